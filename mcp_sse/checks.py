@@ -1,0 +1,104 @@
+"""System checks for the traps of running an MCP server on Django (``manage.py check``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from .conf import mcp_settings
+from .registry.base import default_registry
+
+
+@register(Tags.compatibility)
+def check_channels(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    layers = getattr(settings, "CHANNEL_LAYERS", None)
+    if not layers or "default" not in layers:
+        problems.append(
+            Error(
+                "No default channel layer is configured.",
+                hint="Set CHANNEL_LAYERS: InMemoryChannelLayer for one process, channels_redis for several workers.",
+                id="mcp_sse.E001",
+            )
+        )
+    elif "InMemoryChannelLayer" in str(layers["default"].get("BACKEND", "")) and not settings.DEBUG:
+        problems.append(
+            Warning(
+                "The in-memory channel layer only works with a single server process.",
+                hint="With several workers, legacy SSE POSTs and client replies get lost: use channels_redis.",
+                id="mcp_sse.W002",
+            )
+        )
+    if not getattr(settings, "ASGI_APPLICATION", None):
+        problems.append(
+            Error(
+                "ASGI_APPLICATION is not set.",
+                hint="Point it at an ASGI app wrapped with mcp_sse.asgi.with_mcp().",
+                id="mcp_sse.E003",
+            )
+        )
+    return problems
+
+
+@register(Tags.compatibility)
+def check_registry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems = []
+    for kind, message in default_registry.problems:
+        problems.append(
+            Error(
+                message,
+                hint="Tool and prompt names must be unique and match [A-Za-z0-9_.-]{1,128}.",
+                id="mcp_sse.E004" if kind == "duplicate" else "mcp_sse.E005",
+            )
+        )
+    return problems
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    if any("GZipMiddleware" in m for m in getattr(settings, "MIDDLEWARE", [])):
+        problems.append(
+            Warning(
+                "GZipMiddleware is enabled.",
+                hint="Compressing event streams buffers them; mcp_sse endpoints bypass Django middleware, "
+                "but make sure no proxy gzips text/event-stream either.",
+                id="mcp_sse.W006",
+            )
+        )
+    if not mcp_settings.REQUIRE_AUTH:
+        problems.append(
+            Warning(
+                "MCP_SSE['REQUIRE_AUTH'] is off: anyone who can reach the endpoint can call tools.",
+                id="mcp_sse.W007",
+            )
+        )
+    if mcp_settings.ALLOWED_ORIGINS == "*":
+        problems.append(
+            Warning(
+                "MCP_SSE['ALLOWED_ORIGINS'] is '*': browsers on any site may call the endpoint.",
+                hint="List the origins that may call it (DNS-rebinding protection).",
+                id="mcp_sse.W008",
+            )
+        )
+    caches = getattr(settings, "CACHES", {})
+    backend = str(caches.get(mcp_settings.CACHE_ALIAS, {}).get("BACKEND", "locmem"))
+    if "locmem" in backend.lower() or "dummy" in backend.lower():
+        problems.append(
+            Warning(
+                f"The {mcp_settings.CACHE_ALIAS!r} cache is process-local.",
+                hint="Sessions and resumable streams must be shared by every worker: use a Redis cache.",
+                id="mcp_sse.W009",
+            )
+        )
+    return problems
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    unknown = mcp_settings.unknown_keys()
+    if unknown:
+        return [Warning(f"Unknown MCP_SSE settings: {', '.join(unknown)}", id="mcp_sse.W010")]
+    return []

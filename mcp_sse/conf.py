@@ -1,0 +1,128 @@
+"""The ``MCP_SSE`` settings dict, with documented defaults.
+
+Read settings as attributes of :data:`mcp_settings` (``mcp_settings.PATH_PREFIX``). Values are
+looked up lazily and cached; the cache is cleared when Django's ``setting_changed`` signal fires
+for ``MCP_SSE`` (``override_settings`` in tests), the pattern DRF's ``api_settings`` uses.
+Every key is documented in the README's settings reference.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Identity reported in initialize / server/discover.
+    "SERVER_NAME": "mcp_sse",
+    "SERVER_TITLE": None,
+    "SERVER_VERSION": "0.1.0",
+    "INSTRUCTIONS": None,
+    # URL prefix of the MCP endpoints: <prefix>, <prefix>/sse, <prefix>/messages.
+    "PATH_PREFIX": "/mcp",
+    # None means "required when DEBUG is off".
+    "REQUIRE_AUTH": None,
+    # Besides "Authorization: Bearer", a header that may carry the token (n8n-style).
+    "TOKEN_HEADER": "X-API-Key",
+    "AUTHENTICATION_CLASSES": ["mcp_sse.auth.TokenAuthentication"],
+    # Seconds a resolved token stays in the cache (revocation takes at most this long).
+    "TOKEN_CACHE_SECONDS": 30,
+    # Origins allowed to call the endpoint; None derives them from ALLOWED_HOSTS and
+    # CSRF_TRUSTED_ORIGINS. "*" allows any origin (not recommended).
+    "ALLOWED_ORIGINS": None,
+    # Largest accepted POST body in bytes (413 beyond).
+    "MAX_BODY_SIZE": 4 * 1024 * 1024,
+    # Django cache alias holding sessions, resumable event logs and rate-limit counters.
+    "CACHE_ALIAS": "default",
+    # Idle seconds after which a session expires.
+    "SESSION_TTL": 3600,
+    # Seconds between ":" keep-alive comments on idle SSE streams.
+    "KEEPALIVE_INTERVAL": 15.0,
+    # Milliseconds sent in the SSE "retry:" field (2025-11-25 polling).
+    "SSE_RETRY_MS": 1000,
+    # Close a POST's SSE connection after this many seconds (the client resumes with
+    # Last-Event-ID); None keeps it open until the response.
+    "POST_STREAM_MAX_SECONDS": None,
+    # Events kept per stream for Last-Event-ID replay, and how long (seconds).
+    "EVENT_STORE_MAX_EVENTS": 1000,
+    "EVENT_STORE_TTL": 600,
+    # Seconds a tool waits for the client to answer sampling/elicitation/roots.
+    "CLIENT_REQUEST_TIMEOUT": 300.0,
+    # Items per page of tools/list, resources/list, prompts/list.
+    "PAGE_SIZE": 100,
+    # Inline $refs and avoid type arrays in schemas, for clients that choke on them (n8n).
+    "FLAT_SCHEMAS": False,
+    # Module name looked up in each installed app (like admin.py).
+    "AUTODISCOVER_MODULE": "mcp_tools",
+    # Call log recorder class; None disables call logging.
+    "CALL_RECORDER": "mcp_sse.audit.DatabaseCallRecorder",
+    # Argument keys (case-insensitive regexes) whose values are redacted in the call log.
+    "REDACT_KEYS": ["pass", "secret", "token", "api[_-]?key", "authorization", "credential"],
+    # Largest serialised arguments/result kept per call log row, in characters.
+    "CALL_LOG_MAX_CHARS": 8192,
+    # 2026-07-28 caching hints on list/read results.
+    "CACHE_TTL_MS": 0,
+    "CACHE_SCOPE": "private",
+}
+
+# Settings holding dotted import paths, resolved on access.
+IMPORT_STRINGS = {"AUTHENTICATION_CLASSES", "CALL_RECORDER"}
+
+
+def import_from_string(path: str) -> Any:
+    module_path, _, name = path.rpartition(".")
+    try:
+        return getattr(import_module(module_path), name)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"MCP_SSE: could not import {path!r}: {exc}") from exc
+
+
+class MCPSettings:
+    """Attribute access to ``settings.MCP_SSE`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+        self._user: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if self._user is None:
+            from django.conf import settings
+
+            self._user = dict(getattr(settings, "MCP_SSE", {}) or {})
+        return self._user
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Unknown MCP_SSE setting: {name!r}")
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name in IMPORT_STRINGS and value is not None:
+            value = (
+                [import_from_string(v) for v in value]
+                if isinstance(value, list | tuple)
+                else (import_from_string(value) if isinstance(value, str) else value)
+            )
+        if name == "REQUIRE_AUTH" and value is None:
+            from django.conf import settings
+
+            value = not settings.DEBUG
+        self._cache[name] = value
+        return value
+
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self.user_settings) - set(DEFAULTS))
+
+    def reload(self) -> None:
+        self._cache.clear()
+        self._user = None
+
+
+mcp_settings = MCPSettings()
+
+
+def reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("MCP_SSE", "DEBUG", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS"):
+        mcp_settings.reload()

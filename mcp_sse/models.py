@@ -1,0 +1,139 @@
+"""Admin-managed state: tool visibility, access tokens, the call log."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+TOKEN_PREFIX = "mcp_"
+
+
+def hash_token(plaintext: str) -> str:
+    """sha256 hex digest; tokens are long random strings, so a plain digest is enough."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+class AccessTokenManager(models.Manager["AccessToken"]):
+    def create_token(self, user: Any, name: str = "", **fields: Any) -> tuple[AccessToken, str]:
+        """Create a token and return ``(row, plaintext)``; the plaintext is never stored."""
+        plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = self.create(user=user, name=name, digest=hash_token(plaintext), prefix=plaintext[:12], **fields)
+        return token, plaintext
+
+
+class AccessToken(models.Model):
+    """A bearer token belonging to a user. Only its sha256 digest is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for, e.g. 'n8n production'.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False, help_text="First characters, to recognise it.")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    expires = models.DateTimeField(null=True, blank=True, help_text="Leave empty for a token that does not expire.")
+    revoked = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Calls per minute across all workers; empty for no limit."
+    )
+    allowed_tools = models.ManyToManyField(
+        "mcp_sse.Tool",
+        blank=True,
+        related_name="allowed_tokens",
+        help_text="If any are chosen, this token sees only these tools.",
+    )
+
+    objects = AccessTokenManager()
+
+    class Meta:
+        verbose_name = "access token"
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None and (self.expires is None or self.expires > timezone.now())
+
+
+class Tool(models.Model):
+    """One row per registered tool, resource or prompt, synced from the registry."""
+
+    class Kind(models.TextChoices):
+        FUNCTION = "function", "function tool"
+        MODEL = "model", "model tool"
+        RESOURCE = "resource", "resource"
+        TEMPLATE = "template", "resource template"
+        PROMPT = "prompt", "prompt"
+
+    name = models.CharField(max_length=255, help_text="Tool or prompt name, or resource URI.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FUNCTION)
+    enabled = models.BooleanField(default=True, help_text="Disabled entries vanish from lists and are refused.")
+    title_override = models.CharField(max_length=200, blank=True)
+    description_override = models.TextField(blank=True)
+    annotations = models.JSONField(default=dict, blank=True, editable=False)
+    source = models.CharField(max_length=300, blank=True, editable=False)
+    stale = models.BooleanField(default=False, editable=False, help_text="No longer registered in code.")
+    allowed_groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="+", help_text="If any are chosen, only members see this entry."
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "MCP tool"
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="mcp_sse_tool_kind_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallLog(models.Model):
+    """One row per tool call, resource read or prompt get."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "ok"
+        TOOL_ERROR = "tool_error", "tool error"
+        PROTOCOL_ERROR = "protocol_error", "protocol error"
+        DENIED = "denied", "denied"
+        CANCELLED = "cancelled", "cancelled"
+        TIMED_OUT = "timed_out", "timed out"
+
+    when = models.DateTimeField(default=timezone.now, db_index=True)
+    method = models.CharField(max_length=64, default="tools/call")
+    tool = models.CharField(max_length=255, db_index=True)
+    token = models.ForeignKey(AccessToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="mcp_calls"
+    )
+    session_id = models.CharField(max_length=128, blank=True)
+    transport = models.CharField(max_length=32, blank=True)
+    protocol_version = models.CharField(max_length=16, blank=True)
+    client_name = models.CharField(max_length=200, blank=True)
+    client_version = models.CharField(max_length=100, blank=True)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=200, blank=True)
+    arguments = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OK, db_index=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        verbose_name = "call log entry"
+        verbose_name_plural = "call log"
+        ordering = ["-when"]
+        indexes = [models.Index(fields=["tool", "when"])]
+
+    def __str__(self) -> str:
+        return f"{self.tool} {self.outcome} at {self.when:%Y-%m-%d %H:%M:%S}"
+
+
+def get_token_model() -> type[AccessToken]:
+    """The token model (a hook for projects that swap it later without import changes)."""
+    return AccessToken

@@ -1,0 +1,44 @@
+"""Server-initiated notifications that reach every connected session on every worker.
+
+from mcp_sse.notify import notify_resource_updated
+notify_resource_updated("library://books/42")   # from sync code (a view, a signal handler)
+await anotify_resource_updated("library://books/42")   # from async code
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+
+# Every stream that forwards server-wide notifications (list_changed, resource updates).
+BROADCAST_GROUP = "mcp-bcast"
+LIST_KINDS = ("tools", "resources", "prompts")
+
+
+async def broadcast(payload: dict[str, Any]) -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(BROADCAST_GROUP, payload)
+
+
+async def anotify_list_changed(kind: str = "tools") -> None:
+    """Tell every connected client that the tool/resource/prompt list changed."""
+    if kind not in LIST_KINDS:
+        raise ValueError(f"kind must be one of {LIST_KINDS}")
+    await broadcast({"type": "mcp.list_changed", "kind": kind})
+
+
+async def anotify_resource_updated(uri: str) -> None:
+    """Tell sessions subscribed to ``uri`` that it changed."""
+    await broadcast({"type": "mcp.resource_updated", "uri": uri})
+
+
+def notify_list_changed(kind: str = "tools") -> None:
+    async_to_sync(anotify_list_changed)(kind)
+
+
+def notify_resource_updated(uri: str) -> None:
+    async_to_sync(anotify_resource_updated)(uri)

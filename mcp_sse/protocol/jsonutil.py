@@ -1,0 +1,48 @@
+"""One strict JSON codec for everything that crosses the wire.
+
+Strict means: no NaN/Infinity in either direction (they are not JSON and several clients
+reject them), compact separators, UTF-8 bytes out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class JSONDecodeError(ValueError):
+    """The bytes are not a single valid JSON document."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise JSONDecodeError(f"{name} is not valid JSON")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse one JSON document; raise :class:`JSONDecodeError` on anything else."""
+    if isinstance(data, bytes | bytearray):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JSONDecodeError(f"body is not UTF-8: {exc.reason}") from None
+    else:
+        text = data
+    try:
+        return _decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        raise JSONDecodeError(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise JSONDecodeError("document nests too deeply") from None
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` as compact UTF-8 JSON; NaN and Infinity raise ``ValueError``."""
+    return _encoder.encode(obj).encode("utf-8")
+
+
+def dumps_str(obj: Any) -> str:
+    return _encoder.encode(obj)

@@ -1,0 +1,25 @@
+"""URL routing of the MCP endpoints to their consumers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import re_path
+
+from .conf import mcp_settings
+from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
+from .transports.streamable import StreamableHTTPConsumer
+
+
+def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
+    """``<prefix>`` and ``<prefix>/`` (no redirect: clients do not follow a 301 on POST),
+    ``<prefix>/sse`` and ``<prefix>/messages``."""
+    base = (prefix if prefix is not None else mcp_settings.PATH_PREFIX).strip("/")
+    import re
+
+    quoted = re.escape(base)
+    return [
+        re_path(rf"^{quoted}/?$", StreamableHTTPConsumer.as_asgi()),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/sse/?$", SSEStreamConsumer.as_asgi()),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/messages/?$", SSEMessagesConsumer.as_asgi()),  # type: ignore[arg-type]
+    ]

@@ -1,0 +1,1 @@
+"""Sessions, the event store, routing names and the dispatcher: transport-independent serving."""

@@ -1,0 +1,98 @@
+"""Channel-layer group names: how a message finds the consumer that must act on it.
+
+Group names allow ASCII letters, digits, ``-``, ``_`` and ``.`` and must stay under 100
+characters; session ids are URL-safe base64, so they fit as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..notify import BROADCAST_GROUP, broadcast
+from ..protocol import jsonutil
+
+__all__ = ["BROADCAST_GROUP", "broadcast"]
+
+
+def request_token(request_id: Any) -> str:
+    """A short, group-safe token for a client's request id (any string or integer)."""
+    return hashlib.sha1(jsonutil.dumps(request_id), usedforsecurity=False).hexdigest()[:20]
+
+
+def request_group(session_id: str, token: str) -> str:
+    """The consumer serving one client request: receives the client's replies to our
+    server-to-client requests and ``notifications/cancelled`` for it."""
+    return f"mcp-rq.{session_id}.{token}"
+
+
+def session_group(session_id: str) -> str:
+    """The consumer holding the session's stream (legacy SSE stream or standalone GET)."""
+    return f"mcp-s.{session_id}"
+
+
+def stream_group(session_id: str, stream_id: str) -> str:
+    """Live events of one resumable stream, for a client that resumed it on another worker."""
+    return f"mcp-st.{session_id}.{stream_id}"
+
+
+def cancel_key(session_id: str, token: str) -> str:
+    return f"mcp_sse:cancelled:{session_id}:{token}"
+
+
+def server_request_id(token: str, number: int) -> str:
+    """Ids of server-to-client requests carry the token of the request they belong to, so
+    the client's answer can be routed back to it from any worker."""
+    return f"{token}-{number}"
+
+
+def token_of_server_request(request_id: Any) -> str | None:
+    if isinstance(request_id, str) and "-" in request_id:
+        token = request_id.rsplit("-", 1)[0]
+        if len(token) == 20 and all(c in "0123456789abcdef" for c in token):
+            return token
+    return None
+
+
+async def route_client_message(session_id: str, message: Any) -> bool:
+    """Send a client's reply or cancellation to the consumer serving the request it concerns.
+
+    Returns False when the message names no request we could route to (it is then dropped,
+    as the spec allows for unknown or finished requests).
+    """
+    from channels.layers import get_channel_layer
+
+    from ..protocol.jsonrpc import Notification, Response
+
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    if isinstance(message, Response):
+        token = token_of_server_request(message.id)
+        if token is None:
+            return False
+        payload: dict[str, Any] = {"type": "mcp.client.reply", "token": token, "id": message.id}
+        if message.error is not None:
+            payload["error"] = message.error
+        else:
+            payload["result"] = message.result or {}
+        await layer.group_send(request_group(session_id, token), payload)
+        return True
+    if isinstance(message, Notification) and message.method == "notifications/cancelled":
+        request_id = message.params.get("requestId")
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            return False
+        token = request_token(request_id)
+        # Also noted in the cache: a call that joins its group late (see the transports) still
+        # finds out it was cancelled.
+        from django.core.cache import caches
+
+        from ..conf import mcp_settings
+
+        await caches[mcp_settings.CACHE_ALIAS].aset(cancel_key(session_id, token), 1, 300)
+        await layer.group_send(
+            request_group(session_id, token),
+            {"type": "mcp.client.cancel", "token": token, "reason": str(message.params.get("reason") or "")[:500]},
+        )
+        return True
+    return False

@@ -1,0 +1,1 @@
+"""Channels consumers: the only code that knows HTTP, status codes and SSE framing."""

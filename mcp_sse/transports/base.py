@@ -1,0 +1,318 @@
+"""The consumer base shared by the MCP endpoints.
+
+Why not ``AsyncHttpConsumer``: it ends the response when ``handle()`` returns and runs its
+handlers one at a time, so a long stream cannot also notice ``http.disconnect`` or channel-layer
+messages (django/channels #1302, #1747). This base reads the request itself, runs the work in
+tasks, and joins the channel layer only when something must be able to reach it (a held stream,
+a tool waiting for the client): a plain JSON request never touches the layer.
+It also skips Channels' per-message "close old DB connections" thread hop: ORM work happens
+in ``database_sync_to_async``, which does that itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.consumer import AsyncConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from ..auth import AuthenticationFailed, authenticate
+from ..conf import mcp_settings
+from ..context import Caller
+from ..protocol import jsonutil, sse
+from ..protocol.errors import INVALID_REQUEST
+
+logger = logging.getLogger("mcp_sse")
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+
+# Keep track of work that outlives its HTTP connection (a 2025 POST stream whose client
+# disconnected keeps running so it can be resumed): references only, so tasks are not
+# garbage-collected mid-flight.
+_detached_tasks: set[asyncio.Task[Any]] = set()
+
+
+def keep_running(task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+    _detached_tasks.add(task)
+    task.add_done_callback(_detached_tasks.discard)
+    return task
+
+
+class ClientGone(Exception):
+    """The client disconnected before we could answer."""
+
+
+class HTTPError(Exception):
+    """An HTTP-level refusal: status, JSON-RPC error body, extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: int = INVALID_REQUEST,
+        request_id: Any = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        data: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+        self.headers = headers or []
+        self.data = data
+
+    def body(self) -> bytes:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return jsonutil.dumps({"jsonrpc": "2.0", "id": self.request_id, "error": error})
+
+
+def allowed_origins() -> set[str] | None:
+    """Origins allowed to call us; None means any (``ALLOWED_ORIGINS = "*"``)."""
+    configured = mcp_settings.ALLOWED_ORIGINS
+    if configured == "*":
+        return None
+    if configured is not None:
+        return {o.rstrip("/").lower() for o in configured}
+    origins = {o.rstrip("/").lower() for o in getattr(settings, "CSRF_TRUSTED_ORIGINS", [])}
+    hosts = list(settings.ALLOWED_HOSTS) or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    for host in hosts:
+        if host == "*":
+            continue
+        origins.add(f"host:{host.lower()}")
+    return origins
+
+
+def origin_allowed(origin: str) -> bool:
+    allowed = allowed_origins()
+    if allowed is None:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    patterns = [a[5:] for a in allowed if a.startswith("host:")]
+    return validate_host(host, patterns)
+
+
+class MCPConsumer(AsyncConsumer):
+    """Reads the request, checks Host/Origin/auth, and manages lazy channel-layer membership."""
+
+    transport_name = ""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.base_send = send
+        self._receive = receive
+        self.channel_layer: Any = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = ""
+        self._groups: set[str] = set()
+        self._layer_task: asyncio.Task[None] | None = None
+        self.response_started = False
+        self.response_finished = False
+        self.disconnected = asyncio.Event()
+        self.outliving_work: asyncio.Task[Any] | None = None
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            await self.serve()
+        except HTTPError as exc:
+            await self.send_error(exc)
+        except ClientGone:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("mcp_sse: unhandled error in %s", type(self).__name__)
+            if not self.response_started:
+                await self.send_error(HTTPError(500, "Internal server error", code=-32603))
+        finally:
+            if self.outliving_work is not None and not self.outliving_work.done():
+                # Work that outlives the connection still needs its groups; it cleans up itself.
+                self.outliving_work.add_done_callback(lambda _t: keep_running(asyncio.ensure_future(self.leave_all())))
+            else:
+                await self.leave_all()
+
+    async def serve(self) -> None:
+        raise NotImplementedError
+
+    # -- request ------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        return str(self.scope.get("method", "GET")).upper()
+
+    @property
+    def remote_addr(self) -> str:
+        client = self.scope.get("client") or ("", 0)
+        return str(client[0] or "")
+
+    def check_host_and_origin(self) -> None:
+        """DNS-rebinding protection: a bad Host gets 421, a foreign Origin 403."""
+        host = self.headers.get("host", "")
+        domain, _port = split_domain_port(host)
+        allowed_hosts = list(settings.ALLOWED_HOSTS) or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+        if not domain or not validate_host(domain, allowed_hosts):
+            raise HTTPError(421, f"Host {host!r} is not allowed (see ALLOWED_HOSTS)")
+        origin = self.headers.get("origin")
+        if origin and origin != "null" and not origin_allowed(origin):
+            raise HTTPError(403, f"Origin {origin!r} is not allowed (see MCP_SSE['ALLOWED_ORIGINS'])")
+        if origin == "null":
+            raise HTTPError(403, "Opaque origins are not allowed")
+
+    async def authenticate(self) -> Caller:
+        """The caller, or a 401 with ``WWW-Authenticate`` when credentials are bad or missing."""
+        try:
+            caller = await authenticate(self.headers)
+        except AuthenticationFailed as exc:
+            raise HTTPError(
+                401, exc.message, headers=[(b"www-authenticate", self._challenge(exc.error, exc.message))]
+            ) from None
+        if caller is None:
+            if mcp_settings.REQUIRE_AUTH:
+                raise HTTPError(
+                    401,
+                    "Authentication required: send 'Authorization: Bearer <token>'",
+                    headers=[(b"www-authenticate", b'Bearer realm="mcp"')],
+                )
+            caller = Caller()
+        return caller
+
+    def _challenge(self, error: str, description: str) -> bytes:
+        safe = description.replace('"', "'")
+        return f'Bearer realm="mcp", error="{error}", error_description="{safe}"'.encode("latin-1", "replace")
+
+    async def read_body(self) -> bytes:
+        limit = mcp_settings.MAX_BODY_SIZE
+        declared = self.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise HTTPError(413, f"Request body larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise HTTPError(413, f"Request body larger than {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def watch_disconnect(self) -> None:
+        """Wait for ``http.disconnect`` (run as a task once the body has been read)."""
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+                return
+
+    # -- response -----------------------------------------------------------------------
+    async def send_response(
+        self,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        content_type: bytes | None = b"application/json",
+    ) -> None:
+        all_headers = list(headers or [])
+        if content_type and body:
+            all_headers.append((b"content-type", content_type))
+        all_headers.append((b"content-length", str(len(body)).encode()))
+        await self.start_response(status, all_headers)
+        await self.finish_response(body)
+
+    async def send_error(self, exc: HTTPError) -> None:
+        if self.response_started:
+            await self.finish_response()
+            return
+        await self.send_response(exc.status, exc.body(), exc.headers)
+
+    async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.response_started = True
+        await self.base_send({"type": "http.response.start", "status": status, "headers": headers})  # type: ignore[typeddict-item]
+
+    async def start_sse(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        await self.start_response(200, SSE_HEADERS + list(headers or []))
+
+    async def write(self, data: bytes) -> bool:
+        """Write part of the body; False if the client is gone or the response has ended."""
+        if self.response_finished or self.disconnected.is_set():
+            return False
+        await self.base_send({"type": "http.response.body", "body": data, "more_body": True})
+        return True
+
+    async def write_event(
+        self,
+        message: dict[str, Any] | None,
+        *,
+        event: str | None = None,
+        event_id: str | None = None,
+        retry_ms: int | None = None,
+    ) -> bool:
+        data = "" if message is None else jsonutil.dumps_str(message)
+        return await self.write(sse.encode_event(data, event=event, event_id=event_id, retry_ms=retry_ms))
+
+    async def finish_response(self, body: bytes = b"") -> None:
+        if self.response_finished:
+            return
+        self.response_finished = True
+        if self.disconnected.is_set() and not body:
+            return
+        await self.base_send({"type": "http.response.body", "body": body, "more_body": False})
+
+    # -- channel layer ------------------------------------------------------------------
+    async def join(self, group: str) -> None:
+        """Become reachable through ``group`` (creates our channel on first use)."""
+        if self.channel_layer is None or group in self._groups:
+            return
+        if not self.channel_name:
+            self.channel_name = await self.channel_layer.new_channel()
+            self._layer_task = asyncio.create_task(self._pump_layer())
+        await self.channel_layer.group_add(group, self.channel_name)
+        self._groups.add(group)
+
+    async def leave(self, group: str) -> None:
+        if self.channel_layer is not None and group in self._groups:
+            self._groups.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def leave_all(self) -> None:
+        for group in list(self._groups):
+            try:
+                await self.leave(group)
+            except Exception:
+                logger.exception("mcp_sse: could not leave group %s", group)
+        if self._layer_task is not None:
+            self._layer_task.cancel()
+            self._layer_task = None
+
+    async def _pump_layer(self) -> None:
+        assert self.channel_layer is not None
+        while True:
+            message = await self.channel_layer.receive(self.channel_name)
+            try:
+                await self.on_layer_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("mcp_sse: error handling channel-layer message %s", message.get("type"))
+
+    async def on_layer_message(self, message: dict[str, Any]) -> None:
+        """Override: react to a message routed to us through the channel layer."""

@@ -1,0 +1,114 @@
+"""Running client requests inside a consumer: in-flight tracking, replies and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from django.core.cache import caches
+
+from ..conf import mcp_settings
+from ..protocol.jsonrpc import Request, Response
+from ..server.dispatcher import Dispatcher
+from ..server.exchange import Exchange
+from ..server.routing import cancel_key, request_group
+from .base import MCPConsumer
+
+logger = logging.getLogger("mcp_sse")
+
+# A call becomes reachable for cancellation only once it has run this long: quick calls never
+# touch the channel layer. A cancel that arrives earlier is noted in the cache and seen on join.
+CANCEL_JOIN_DELAY = 0.05
+
+dispatcher = Dispatcher()
+
+
+class InFlight:
+    __slots__ = ("exchange", "task", "timer")
+
+    def __init__(self, exchange: Exchange, task: asyncio.Task[dict[str, Any]]) -> None:
+        self.exchange = exchange
+        self.task = task
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class RequestServingConsumer(MCPConsumer):
+    """A consumer that runs requests of one session and routes the client's replies to them."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.inflight: dict[str, InFlight] = {}
+        await super().__call__(scope, receive, send)
+
+    def session_id_for_routing(self) -> str | None:
+        raise NotImplementedError
+
+    async def run_request(self, request: Request, exchange: Exchange) -> dict[str, Any] | None:
+        """Serve a request; None when the client cancelled it (no response is sent then)."""
+        session_id = self.session_id_for_routing()
+        exchange_reachable = self._reachable_for(exchange, session_id)
+        exchange._reachable = exchange_reachable  # join before asking the client anything
+        task = asyncio.ensure_future(dispatcher.handle(request, exchange))
+        entry = InFlight(exchange, task)
+        self.inflight[exchange.token] = entry
+        if session_id and request.method in ("tools/call", "prompts/get", "resources/read"):
+            loop = asyncio.get_running_loop()
+            entry.timer = loop.call_later(
+                CANCEL_JOIN_DELAY, lambda: asyncio.ensure_future(self._join_for_cancel(entry, session_id))
+            )
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task.cancelled() and not self.inflight_cancelled(exchange):
+                raise  # we were cancelled ourselves (server shutdown), not by the client
+            return None
+        finally:
+            if entry.timer is not None:
+                entry.timer.cancel()
+            self.inflight.pop(exchange.token, None)
+            if session_id:
+                await self.leave(request_group(session_id, exchange.token))
+
+    def inflight_cancelled(self, exchange: Exchange) -> bool:
+        return bool(getattr(exchange, "cancelled_by_client", False))
+
+    def _reachable_for(self, exchange: Exchange, session_id: str | None) -> Any:
+        async def reachable() -> None:
+            if session_id:
+                await self.join(request_group(session_id, exchange.token))
+
+        return reachable
+
+    async def _join_for_cancel(self, entry: InFlight, session_id: str) -> None:
+        if entry.task.done():
+            return
+        await self.join(request_group(session_id, entry.exchange.token))
+        if await caches[mcp_settings.CACHE_ALIAS].aget(cancel_key(session_id, entry.exchange.token)):
+            self.cancel_inflight(entry.exchange.token, "cancelled before the call was reachable")
+
+    def cancel_inflight(self, token: str, reason: str) -> None:
+        entry = self.inflight.get(token)
+        if entry is None or entry.task.done():
+            return
+        entry.exchange.cancelled_by_client = True  # type: ignore[attr-defined]
+        if entry.exchange.context is not None:
+            entry.exchange.context.mark_cancelled()
+        entry.task.cancel(reason or "cancelled by the client")
+
+    def deliver_reply(self, token: str, payload: dict[str, Any]) -> None:
+        entry = self.inflight.get(token)
+        if entry is None:
+            return
+        entry.exchange.deliver(Response(payload.get("id"), payload.get("result"), payload.get("error")))
+
+    async def on_layer_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "mcp.client.reply":
+            self.deliver_reply(str(message.get("token")), message)
+        elif kind == "mcp.client.cancel":
+            self.cancel_inflight(str(message.get("token")), str(message.get("reason") or ""))
+        else:
+            await self.on_stream_message(message)
+
+    async def on_stream_message(self, message: dict[str, Any]) -> None:
+        """Override: session-wide messages (list_changed, resource updates, ...)."""
