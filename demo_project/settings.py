@@ -70,7 +70,8 @@ def _database(url: str | None) -> dict[str, object]:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parts.path.lstrip("/") or BASE_DIR / "db.sqlite3"}
+        # sqlite:///relative/path or sqlite:////absolute/path
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parts.path[1:] or BASE_DIR / "db.sqlite3"}
     if parts.scheme in ("postgres", "postgresql"):
         return {
             "ENGINE": "django.db.backends.postgresql",

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live import IN_CI, LiveDatabase, LiveServer, prepare_database, redis_available, start_server
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+REDIS_URL = os.environ.get("MCP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def pytest_report_header(config: Any) -> list[str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    redis = "available" if redis_available(REDIS_URL) else "NOT available"
+    return [
+        f"mcp_sse: CI={IN_CI}; database tests on {db}; in-process channel layer {layer}",
+        f"mcp_sse: multi-process tests on channels-redis at {REDIS_URL} ({redis})",
+    ]
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def live_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDatabase]:
+    yield from prepare_database(tmp_path_factory.mktemp("live-db"))
+
+
+@pytest.fixture(scope="session")
+def daphne_server(live_db: LiveDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One Daphne process serving the demo site (in-memory layer), shared by the session."""
+    server = start_server(live_db, tmp_path_factory.mktemp("logs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_factory(
+    live_db: LiveDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., LiveServer]]:
+    """Start extra servers for one test (stopped after it)."""
+    started: list[LiveServer] = []
+    logs = tmp_path_factory.mktemp("logs")
+
+    def start(**kwargs: Any) -> LiveServer:
+        server = start_server(live_db, logs, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Redis for multi-process tests: required under CI, skipped (with the reason) elsewhere."""
+    if not redis_available(REDIS_URL):
+        if IN_CI:
+            pytest.fail(f"Redis is required under CI but not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: multi-process tests need it")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_pair(redis_url: str, server_factory: Callable[..., LiveServer]) -> tuple[LiveServer, LiveServer]:
+    """Two Daphne processes sharing one channels-redis layer and Redis cache."""
+    prefix = uuid.uuid4().hex[:8]
+    a = server_factory(redis_url=redis_url, redis_prefix=prefix)
+    b = server_factory(redis_url=redis_url, redis_prefix=prefix)
+    return a, b

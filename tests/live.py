@@ -1,0 +1,172 @@
+"""Real servers for tests: Daphne (or uvicorn) subprocesses on free ports, with their own DB.
+
+Every live test talks to a real server process over real sockets. The database of the live
+servers is prepared once per test session (SQLite file locally; a fresh PostgreSQL database
+under CI) and shared by all servers of the session, so two workers see the same tokens/rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI") == "true"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early with code {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"server did not listen on port {port} within {timeout}s")
+
+
+def redis_available(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@dataclass
+class LiveDatabase:
+    url: str
+    description: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def manage(self, *args: str, extra_env: dict[str, str] | None = None, check: bool = True) -> str:
+        env = {**os.environ, **self.env, **(extra_env or {})}
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code)
+
+    def create_user(self, username: str, *, superuser: bool = False, perms: tuple[str, ...] = ()) -> None:
+        self.shell(
+            "from django.contrib.auth import get_user_model\n"
+            "from django.contrib.auth.models import Permission\n"
+            f"U = get_user_model(); u, _ = U.objects.get_or_create(username={username!r})\n"
+            f"u.is_superuser = {superuser!r}; u.is_staff = {superuser!r}; u.set_password('pw'); u.save()\n"
+            f"for p in {list(perms)!r}:\n"
+            "    app, code = p.split('.')\n"
+            "    u.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=code))\n"
+        )
+
+    def create_token(self, username: str, *extra: str) -> str:
+        return self.manage("mcp_token", "create", username, *extra).strip().splitlines()[-1]
+
+
+def prepare_database(tmp_dir: Path) -> Iterator[LiveDatabase]:
+    """A migrated database for live servers: PostgreSQL under CI (or when DATABASE_URL points at
+    one), else a SQLite file."""
+    base_url = os.environ.get("DATABASE_URL", "")
+    if base_url.startswith("postgres"):
+        import psycopg
+
+        name = f"mcp_live_{uuid.uuid4().hex[:10]}"
+        admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = base_url.rsplit("/", 1)[0] + "/" + name
+        db = LiveDatabase(url, f"PostgreSQL ({name})", {"DATABASE_URL": url})
+        try:
+            db.manage("migrate", "--noinput")
+            yield db
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = tmp_dir / "live.sqlite3"
+        url = f"sqlite:///{path}"
+        db = LiveDatabase(url, f"SQLite ({path.name})", {"DATABASE_URL": url})
+        db.manage("migrate", "--noinput")
+        yield db
+
+
+@dataclass
+class LiveServer:
+    url: str  # http://127.0.0.1:PORT
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.url}/mcp"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_server(
+    db: LiveDatabase,
+    log_dir: Path,
+    *,
+    redis_url: str | None = None,
+    redis_prefix: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    server: str = "daphne",
+) -> LiveServer:
+    port = free_port()
+    env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": "demo_project.settings", **(extra_env or {})}
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+        env["MCP_LAYER_PREFIX"] = f"asgi-{redis_prefix}"
+        env["MCP_CACHE_PREFIX"] = f"mcp-{redis_prefix}"
+    log_path = log_dir / f"{server}-{port}.log"
+    if server == "daphne":
+        cmd = [
+            sys.executable, "-m", "daphne", "-v", "0", "--application-close-timeout", "60",
+            "-b", "127.0.0.1", "-p", str(port), "demo_project.asgi:application",
+        ]
+    else:
+        cmd = [
+            sys.executable, "-m", "uvicorn", "--no-access-log", "--log-level", "warning",
+            "--host", "127.0.0.1", "--port", str(port), "demo_project.asgi:application",
+        ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process)
+    except Exception:
+        process.kill()
+        raise RuntimeError(f"{server} did not start:\n{log_path.read_text(errors='replace')}") from None
+    return LiveServer(f"http://127.0.0.1:{port}", port, process, log_path)
