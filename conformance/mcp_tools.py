@@ -201,9 +201,10 @@ async def test_elicitation_sep1330_enums(ctx: tools.Context) -> str:
 
 @tools.tool
 async def test_reconnection(ctx: tools.Context) -> str:
-    """Takes long enough that the server closes the POST stream (SSE polling) before answering."""
-    await ctx.report_progress(0, 1, "started")
-    await asyncio.sleep(1.5)
+    """Closes its POST stream mid-call (SSE polling); the result arrives after the client
+    resumes with GET + Last-Event-ID."""
+    await ctx.close_sse_stream()
+    await asyncio.sleep(0.5)
     return "Reconnection test completed successfully"
 
 

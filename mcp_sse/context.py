@@ -28,6 +28,8 @@ class ClientLink(Protocol):
 
     def wants_log(self, level: str) -> bool: ...
 
+    async def close_stream(self) -> None: ...
+
 
 class CancelledByClient(Exception):
     """Raised by :meth:`Context.raise_if_cancelled` once the client cancelled the request."""
@@ -168,6 +170,13 @@ class Context:
 
     async def error(self, data: Any) -> None:
         await self.log("error", data)
+
+    async def close_sse_stream(self) -> None:
+        """Drop this request's SSE connection now; the client reconnects with ``Last-Event-ID``
+        and receives what follows (2025-11-25 "SSE polling"). Frees the connection during long
+        work. A no-op on transports and revisions without resumable streams."""
+        if self._link is not None:
+            await self._link.close_stream()
 
     async def request(self, method: str, params: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
         """Ask the client something and wait for its answer (or raise on error/timeout).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, get_type_hints
@@ -87,7 +88,12 @@ def output_schema_for(func: Callable[..., Any]) -> tuple[dict[str, Any] | None, 
         return None, False
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
-    if origin in (list, typing.Union) and args and all(a in _NO_OUTPUT_SCHEMA for a in args):
+    # Lists/unions of content (or of Any) are content, not structured output.
+    if (
+        origin in (list, typing.Union, types.UnionType)
+        and args
+        and all(a in _NO_OUTPUT_SCHEMA or a is Any for a in args)
+    ):
         return None, False
     try:
         schema = strip_titles(TypeAdapter(annotation).json_schema(mode="serialization"))

@@ -52,12 +52,14 @@ class Exchange:
         reachable: Callable[[], Awaitable[None]] | None = None,
         log_level: str | None = None,
         modern: bool = False,
+        close_stream: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.caller = caller
         self.info = info
         self.session = session
         self._emit = emit
         self._reachable = reachable or _nothing
+        self._close_stream = close_stream or _nothing
         self.log_level = log_level
         self.modern = modern
         self.token = request_token(info.request_id)
@@ -79,6 +81,9 @@ class Exchange:
         if threshold is None:
             return True
         return LOG_LEVELS.index(level) >= LOG_LEVELS.index(threshold)
+
+    async def close_stream(self) -> None:
+        await self._close_stream()
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self.send(notification_message(method, params))

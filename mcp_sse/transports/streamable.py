@@ -112,10 +112,16 @@ class PostStream:
             )
 
     async def close_for_polling(self) -> None:
-        """Drop the connection (not the stream): the client polls with Last-Event-ID."""
+        """Drop the connection (not the stream): the client polls with Last-Event-ID.
+
+        Only from 2025-11-25 on, whose clients know to reconnect after a priming event."""
+        if not versions.at_least(self.version, versions.V2025_11_25):
+            return
         async with self.lock:
             if self.detached or self.consumer.response_finished:
                 return
+            if not self.sse:
+                await self._begin()
             await self.consumer.write(sse.encode_event(None, retry_ms=mcp_settings.SSE_RETRY_MS))
             self.detached = True
             await self.consumer.finish_response()
@@ -239,7 +245,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
             await dispatcher.handle_notification(message, self.exchange_for(caller, session, None))
 
     def exchange_for(
-        self, caller: Caller, session: Session | None, request: Request | None, emit: Any = None
+        self, caller: Caller, session: Session | None, request: Request | None, stream: PostStream | None = None
     ) -> Exchange:
         params = request.params if request else {}
         meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
@@ -255,7 +261,13 @@ class StreamableHTTPConsumer(RequestServingConsumer):
             remote_addr=self.remote_addr,
             progress_token=meta.get("progressToken") if meta else None,
         )
-        return Exchange(caller=caller, info=info, session=session, emit=emit)
+        return Exchange(
+            caller=caller,
+            info=info,
+            session=session,
+            emit=stream.emit if stream else None,
+            close_stream=stream.close_for_polling if stream else None,
+        )
 
     async def serve_initialize(self, caller: Caller, request: Request) -> None:
         exchange = self.exchange_for(caller, None, request)
@@ -271,7 +283,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
 
         async def run_all() -> None:
             async def one(request: Request) -> dict[str, Any] | None:
-                exchange = self.exchange_for(caller, session, request, emit=stream.emit)
+                exchange = self.exchange_for(caller, session, request, stream)
                 return await self.run_request(request, exchange)
 
             if len(requests) == 1:
