@@ -67,7 +67,7 @@ class LiveDatabase:
         return done.stdout
 
     def shell(self, code: str) -> str:
-        return self.manage("shell", "-c", code)
+        return self.manage("shell", "--no-imports", "-c", code)
 
     def create_user(self, username: str, *, superuser: bool = False, perms: tuple[str, ...] = ()) -> None:
         self.shell(
