@@ -117,6 +117,8 @@ class LiveServer:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    # REDIS_URL and prefixes of a multi-process server, for other processes that must share them.
+    redis_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def mcp_url(self) -> str:
@@ -147,20 +149,43 @@ def start_server(
     port = free_port()
     env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": "demo_project.settings", **(extra_env or {})}
     env.pop("REDIS_URL", None)
+    redis_env: dict[str, str] = {}
     if redis_url:
-        env["REDIS_URL"] = redis_url
-        env["MCP_LAYER_PREFIX"] = f"asgi-{redis_prefix}"
-        env["MCP_CACHE_PREFIX"] = f"mcp-{redis_prefix}"
+        redis_env = {
+            "REDIS_URL": redis_url,
+            "MCP_LAYER_PREFIX": f"asgi-{redis_prefix}",
+            "MCP_CACHE_PREFIX": f"mcp-{redis_prefix}",
+        }
+        env.update(redis_env)
     log_path = log_dir / f"{server}-{port}.log"
     if server == "daphne":
         cmd = [
-            sys.executable, "-m", "daphne", "-v", "0", "--application-close-timeout", "60",
-            "-b", "127.0.0.1", "-p", str(port), "demo_project.asgi:application",
+            sys.executable,
+            "-m",
+            "daphne",
+            "-v",
+            "0",
+            "--application-close-timeout",
+            "60",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "demo_project.asgi:application",
         ]
     else:
         cmd = [
-            sys.executable, "-m", "uvicorn", "--no-access-log", "--log-level", "warning",
-            "--host", "127.0.0.1", "--port", str(port), "demo_project.asgi:application",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "demo_project.asgi:application",
         ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -169,4 +194,4 @@ def start_server(
     except Exception:
         process.kill()
         raise RuntimeError(f"{server} did not start:\n{log_path.read_text(errors='replace')}") from None
-    return LiveServer(f"http://127.0.0.1:{port}", port, process, log_path)
+    return LiveServer(f"http://127.0.0.1:{port}", port, process, log_path, redis_env)

@@ -30,7 +30,9 @@ async def events(response: httpx.Response) -> AsyncIterator[Event]:
         if line == "":
             if data or fields:
                 retry = fields.get("retry")
-                yield Event(fields.get("event", "message"), "\n".join(data), fields.get("id"), int(retry) if retry else None)
+                yield Event(
+                    fields.get("event", "message"), "\n".join(data), fields.get("id"), int(retry) if retry else None
+                )
             fields, data = {}, []
             continue
         if line.startswith(":"):

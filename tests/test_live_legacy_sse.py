@@ -132,13 +132,21 @@ class TestEdges:
             "jsonrpc": "2.0",
             "id": 1,
             "method": "initialize",
-            "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+            "params": {
+                "protocolVersion": "2024-11-05",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
         }
         call = {
             "jsonrpc": "2.0",
             "id": 2,
             "method": "tools/call",
-            "params": {"name": "slow_echo", "arguments": {"text": marker, "seconds": 30}, "_meta": {"progressToken": 1}},
+            "params": {
+                "name": "slow_echo",
+                "arguments": {"text": marker, "seconds": 30},
+                "_meta": {"progressToken": 1},
+            },
         }
         async with httpx.AsyncClient(timeout=10) as http:
             async with await open_stream(http, f"{daphne_server.url}/mcp/sse") as stream:
@@ -158,9 +166,7 @@ class TestEdges:
         assert await wait_for_call_log(live_db, marker) == "cancelled"
 
 
-async def test_auth_on_get_and_every_post(
-    server_factory: Any, live_db: LiveDatabase
-) -> None:
+async def test_auth_on_get_and_every_post(server_factory: Any, live_db: LiveDatabase) -> None:
     server = server_factory(extra_env={"MCP_REQUIRE_AUTH": "1"})
     live_db.create_user("sse-user")
     token = live_db.create_token("sse-user")

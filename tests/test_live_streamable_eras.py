@@ -39,9 +39,7 @@ async def elicitation(ctx: Any, params: types.ElicitRequestParams) -> types.Elic
 
 
 def client(server: LiveServer, **kwargs: Any) -> Client:
-    return Client(
-        server.mcp_url, mode="legacy", sampling_callback=sampling, elicitation_callback=elicitation, **kwargs
-    )
+    return Client(server.mcp_url, mode="legacy", sampling_callback=sampling, elicitation_callback=elicitation, **kwargs)
 
 
 async def test_list_and_call(daphne_server: LiveServer, version: str) -> None:

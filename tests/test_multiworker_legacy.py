@@ -23,25 +23,42 @@ async def test_posts_to_b_reach_the_stream_on_a_in_order(redis_pair: tuple[LiveS
                 "jsonrpc": "2.0",
                 "id": 0,
                 "method": "initialize",
-                "params": {"protocolVersion": "2024-11-05", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "1"}},
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {"sampling": {}},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
             }
             assert (await http.post(post_url, json=init)).status_code == 202
             assert (await next_event(reader)).json()["result"]["protocolVersion"] == "2024-11-05"
-            assert (await http.post(post_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"})).status_code == 202
+            assert (
+                await http.post(post_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            ).status_code == 202
             # Pipelined requests: all POSTed to B before reading anything from A.
             for n in range(1, 21):
-                request = {"jsonrpc": "2.0", "id": n, "method": "ping"} if n % 2 else {
-                    "jsonrpc": "2.0", "id": n, "method": "tools/list"
-                }
+                request = (
+                    {"jsonrpc": "2.0", "id": n, "method": "ping"}
+                    if n % 2
+                    else {"jsonrpc": "2.0", "id": n, "method": "tools/list"}
+                )
                 assert (await http.post(post_url, json=request)).status_code == 202
             ids = [(await next_event(reader)).json()["id"] for _ in range(20)]
             assert ids == list(range(1, 21))
             # A server-to-client request from the tool on A, answered by a POST to B.
-            call = {"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": {"name": "summarize", "arguments": {"text": "z"}}}
+            call = {
+                "jsonrpc": "2.0",
+                "id": 99,
+                "method": "tools/call",
+                "params": {"name": "summarize", "arguments": {"text": "z"}},
+            }
             assert (await http.post(post_url, json=call)).status_code == 202
             question = (await next_event(reader)).json()
             assert question["method"] == "sampling/createMessage"
-            answer = {"jsonrpc": "2.0", "id": question["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "via B"}, "model": "m"}}
+            answer = {
+                "jsonrpc": "2.0",
+                "id": question["id"],
+                "result": {"role": "assistant", "content": {"type": "text", "text": "via B"}, "model": "m"},
+            }
             assert (await http.post(post_url, json=answer)).status_code == 202
             result = (await next_event(reader)).json()
             assert result["id"] == 99 and result["result"]["content"][0]["text"] == "Summary: via B"

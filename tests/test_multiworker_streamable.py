@@ -35,7 +35,9 @@ async def initialize(http: httpx.AsyncClient, server: LiveServer, capabilities: 
     assert response.status_code == 200
     session = response.headers["mcp-session-id"]
     headers = {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": VERSION}
-    done = await http.post(server.mcp_url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    done = await http.post(
+        server.mcp_url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+    )
     assert done.status_code == 202
     return session
 
@@ -51,13 +53,20 @@ async def test_session_initialized_on_a_is_used_on_b(redis_pair: tuple[LiveServe
         response = await http.post(
             b.mcp_url,
             headers=session_headers(session),
-            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "on B"}}},
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "on B"}},
+            },
         )
         assert response.status_code == 200
         assert response.json()["result"]["content"][0]["text"] == "on B"
         # Ending the session on B ends it on A too.
         assert (await http.delete(b.mcp_url, headers=session_headers(session))).status_code == 200
-        gone = await http.post(a.mcp_url, headers=session_headers(session), json={"jsonrpc": "2.0", "id": 2, "method": "ping"})
+        gone = await http.post(
+            a.mcp_url, headers=session_headers(session), json={"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        )
         assert gone.status_code == 404
 
 
@@ -68,7 +77,12 @@ async def test_get_stream_on_a_receives_notification_caused_on_b(redis_pair: tup
         subscribe = await http.post(
             b.mcp_url,
             headers=session_headers(session),
-            json={"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe", "params": {"uri": "test://watched-resource"}},
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "resources/subscribe",
+                "params": {"uri": "test://watched-resource"},
+            },
         )
         assert subscribe.status_code == 200
         get_headers = {"accept": "text/event-stream", "mcp-session-id": session, "mcp-protocol-version": VERSION}
@@ -80,7 +94,12 @@ async def test_get_stream_on_a_receives_notification_caused_on_b(redis_pair: tup
             trigger = await http.post(
                 b.mcp_url,
                 headers=session_headers(session),
-                json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "test_trigger_resource_update"}},
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "tools/call",
+                    "params": {"name": "test_trigger_resource_update"},
+                },
             )
             assert trigger.status_code == 200
             note = (await next_event(reader)).json()
@@ -95,7 +114,12 @@ async def test_sampling_answer_posted_to_b_resumes_tool_on_a(redis_pair: tuple[L
     a, b = redis_pair
     async with httpx.AsyncClient(timeout=15) as http:
         session = await initialize(http, a)
-        call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "summarize", "arguments": {"text": "x"}}}
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "summarize", "arguments": {"text": "x"}},
+        }
         async with http.stream("POST", a.mcp_url, headers=session_headers(session), json=call) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             reader = events(stream)
@@ -121,7 +145,11 @@ async def test_stream_dropped_on_a_is_resumed_on_b(redis_pair: tuple[LiveServer,
             "jsonrpc": "2.0",
             "id": 9,
             "method": "tools/call",
-            "params": {"name": "slow_echo", "arguments": {"text": "resumed", "seconds": 1.5}, "_meta": {"progressToken": "p"}},
+            "params": {
+                "name": "slow_echo",
+                "arguments": {"text": "resumed", "seconds": 1.5},
+                "_meta": {"progressToken": "p"},
+            },
         }
         last_id = None
         async with http.stream("POST", a.mcp_url, headers=session_headers(session), json=call) as stream:
