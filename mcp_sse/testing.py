@@ -100,6 +100,13 @@ class MCPTestClient:
         if self.session_id:
             await self.http("DELETE", b"")
             self.session_id = None
+        await self.flush_call_log()
+
+    async def flush_call_log(self) -> None:
+        """Write buffered call log entries now (the recorder batches them off the call path)."""
+        from .audit import get_recorder
+
+        await get_recorder().flush()
 
     # -- HTTP ---------------------------------------------------------------------------
     def _path(self) -> str:
