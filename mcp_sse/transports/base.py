@@ -126,6 +126,7 @@ class MCPConsumer(AsyncConsumer):
         self.response_started = False
         self.response_finished = False
         self.disconnected = asyncio.Event()
+        self.stream_ended = asyncio.Event()
         self.outliving_work: asyncio.Task[Any] | None = None
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
@@ -214,6 +215,28 @@ class MCPConsumer(AsyncConsumer):
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+    async def hold_open(self, on_idle: Any) -> None:
+        """Keep a stream open until the client leaves or :meth:`end_stream` is called, calling
+        ``await on_idle()`` after every ``KEEPALIVE_INTERVAL`` without either (it returns False
+        to end the stream)."""
+        watcher = asyncio.ensure_future(self.watch_disconnect())
+        ender = asyncio.ensure_future(self.stream_ended.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {watcher, ender}, timeout=mcp_settings.KEEPALIVE_INTERVAL, return_when=asyncio.FIRST_COMPLETED
+                )
+                if done or self.response_finished:
+                    return
+                if await on_idle() is False:
+                    return
+        finally:
+            watcher.cancel()
+            ender.cancel()
+
+    def end_stream(self) -> None:
+        self.stream_ended.set()
 
     async def watch_disconnect(self) -> None:
         """Wait for ``http.disconnect`` (run as a task once the body has been read)."""

@@ -61,21 +61,17 @@ class SSEStreamConsumer(RequestServingConsumer):
             await self.finish_response()
 
     async def hold(self) -> None:
-        watcher = asyncio.ensure_future(self.watch_disconnect())
-        try:
-            while True:
-                done, _ = await asyncio.wait({watcher}, timeout=mcp_settings.KEEPALIVE_INTERVAL)
-                if done or self.response_finished:
-                    return
-                await self.write(sse.encode_comment("keep-alive"))
-                # Keep the session alive while its stream is open.
-                self.session.touched = 0
-                fresh = await sessions.get(self.session.id)
-                if fresh is None:
-                    return
-                self.session = fresh
-        finally:
-            watcher.cancel()
+        async def keep_alive() -> bool:
+            await self.write(sse.encode_comment("keep-alive"))
+            # Keep the session alive while its stream is open (get() refreshes its expiry).
+            self.session.touched = 0
+            fresh = await sessions.get(self.session.id)
+            if fresh is None:
+                return False
+            self.session = fresh
+            return True
+
+        await self.hold_open(keep_alive)
 
     async def send_message(self, message: dict[str, Any]) -> None:
         async with self.write_lock:

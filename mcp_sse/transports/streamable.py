@@ -390,16 +390,12 @@ class StreamableHTTPConsumer(RequestServingConsumer):
                     self.get_seq = number
             elif versions.at_least(session.protocol_version, versions.V2025_11_25):
                 await self.push_get(None)
-            watcher = asyncio.ensure_future(self.watch_disconnect())
-            try:
-                while True:
-                    done, _ = await asyncio.wait({watcher}, timeout=mcp_settings.KEEPALIVE_INTERVAL)
-                    if done or self.response_finished:
-                        break
-                    await self.write(sse.encode_comment("keep-alive"))
-                    await cache.atouch(marker, marker_ttl)
-            finally:
-                watcher.cancel()
+
+            async def keep_alive() -> None:
+                await self.write(sse.encode_comment("keep-alive"))
+                await cache.atouch(marker, marker_ttl)
+
+            await self.hold_open(keep_alive)
         finally:
             await cache.adelete(marker)
         await self.finish_response()
@@ -434,8 +430,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         elif kind == "mcp.session.message":
             await self.push_get(message["message"])
         elif kind == "mcp.session.closed":
-            await self.finish_response()
-            self.disconnected.set()
+            self.end_stream()
 
     # -- DELETE -------------------------------------------------------------------------
     async def delete(self) -> None:
