@@ -14,6 +14,17 @@ from mcp_sse.testing import MCPTestClient, MCPTestError
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+async def close_thread_connections() -> Any:
+    """ORM calls from async code run in asgiref's thread; close its connections after each test
+    so the test database can be dropped (PostgreSQL refuses while a session is open)."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
 def demo_settings(**overrides: Any) -> Any:
     from django.conf import settings
 
