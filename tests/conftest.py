@@ -20,8 +20,11 @@ def pytest_report_header(config: Any) -> list[str]:
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
     redis = "available" if redis_available(REDIS_URL) else "NOT available"
+    live_db = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
     return [
         f"mcp_sse: CI={IN_CI}; database tests on {db}; in-process channel layer {layer}",
+        f"mcp_sse: live Daphne servers on a fresh {live_db} database; single-process servers use "
+        "InMemoryChannelLayer, multi-process servers RedisChannelLayer",
         f"mcp_sse: multi-process tests on channels-redis at {REDIS_URL} ({redis})",
     ]
 
