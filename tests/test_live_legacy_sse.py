@@ -185,3 +185,16 @@ async def test_auth_on_get_and_every_post(server_factory: Any, live_db: LiveData
             assert (await http.post(url, json=ping, headers={"authorization": f"Bearer {other}"})).status_code == 404
             assert (await http.post(url, json=ping, headers={"authorization": f"Bearer {token}"})).status_code == 202
             assert (await next_event(reader)).json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+
+async def test_server_shutdown_ends_streams_cleanly(server_factory: Any) -> None:
+    """A deploy (SIGTERM) ends open streams with a proper end of body, not a truncated response."""
+    server = server_factory()
+    async with httpx.AsyncClient(timeout=10) as http:
+        async with await open_stream(http, f"{server.url}/mcp/sse") as stream:
+            reader = events(stream)
+            assert (await next_event(reader)).event == "endpoint"
+            server.process.terminate()
+            leftovers = [event async for event in reader]  # ends without RemoteProtocolError
+            assert leftovers == []
+    assert server.process.wait(10) == 0

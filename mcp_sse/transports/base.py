@@ -12,6 +12,7 @@ in ``database_sync_to_async``, which does that itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -136,6 +137,11 @@ class MCPConsumer(AsyncConsumer):
         except ClientGone:
             pass
         except asyncio.CancelledError:
+            # Server shutdown (Daphne cancels every application): end an open stream properly so
+            # clients see a clean end of stream and reconnect, not a truncated response.
+            if self.response_started and not self.response_finished:
+                with contextlib.suppress(Exception):
+                    await self.finish_response()
             raise
         except Exception:
             logger.exception("mcp_sse: unhandled error in %s", type(self).__name__)
