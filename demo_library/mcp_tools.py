@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from mcp_sse import tools
 
-from .models import Book
+from .models import Author, Book, Loan
+from .serializers import AuthorSerializer, BookSerializer, LoanSerializer, own_loans, visible_books
 
 # A 1x1 transparent PNG.
 PIXEL_PNG = base64.b64decode(
@@ -108,3 +109,34 @@ async def summarize(ctx: tools.Context, text: str) -> str:
     reply = await ctx.sample(f"Summarise in one sentence: {text}", max_tokens=100)
     content = reply.get("content") or {}
     return f"Summary: {content.get('text', '')}"
+
+
+# -- Model-backed tools: <prefix>_list/_get/_create/_update/_delete through DRF serializers ----
+# Each call needs the caller's model permission (demo_library.view_book, add_book, ...).
+
+tools.register_model(
+    Author,
+    serializer=AuthorSerializer,
+    filter_fields=["born"],
+    search_fields=["name"],
+    ordering_fields=["name", "born"],
+)
+
+tools.register_model(
+    Book,
+    serializer=BookSerializer,
+    filter_fields=["author", "genre", "published"],
+    search_fields=["title", "author__name", "isbn"],
+    ordering_fields=["title", "published"],
+    max_page_size=50,
+    queryset=visible_books,  # others' private books are "not found"
+)
+
+tools.register_model(
+    Loan,
+    serializer=LoanSerializer,
+    actions=["list", "get", "create", "update"],
+    filter_fields=["book", "returned"],
+    ordering_fields=["borrowed"],
+    queryset=own_loans,
+)

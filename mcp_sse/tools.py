@@ -11,8 +11,8 @@ Put registrations in ``<app>/mcp_tools.py``; they are imported at startup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .context import Context, SyncContext
 from .protocol.content import (
@@ -35,6 +35,9 @@ from .registry.functions import (
 )
 from .registry.schema import split_docstring
 
+if TYPE_CHECKING:
+    from .registry.base import Tool
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "ToolError",
     "ToolResult",
     "prompt",
+    "register_model",
     "resource",
     "resource_template",
     "tool",
@@ -189,3 +193,56 @@ def prompt(
         return f
 
     return register(func) if func is not None else register
+
+
+def register_model(
+    model: Any,
+    *,
+    serializer: Any = None,
+    actions: Iterable[str] = ("list", "get", "create", "update", "delete"),
+    name_prefix: str | None = None,
+    filter_fields: Iterable[str] = (),
+    search_fields: Iterable[str] = (),
+    ordering_fields: Iterable[str] = (),
+    max_page_size: int = 100,
+    default_page_size: int | None = None,
+    queryset: Any = None,
+    annotations: dict[str, dict[str, Any]] | None = None,
+    registry: Registry | None = None,
+) -> list[Tool]:
+    """Register tools for a Django model: ``<prefix>_list``, ``_get``, ``_create``, ``_update``
+    (partial) and ``_delete``, validated and rendered by the DRF ``serializer`` (default: a
+    ModelSerializer with all fields).
+
+    - ``name_prefix``: defaults to the model's class name in snake case (``Book`` -> ``book``).
+    - ``filter_fields`` / ``search_fields`` / ``ordering_fields``: field names or ``__`` paths
+      the list tool accepts as exact filters, searches (``icontains``, every word must match)
+      and sort keys. Nothing else is filterable or sortable.
+    - ``max_page_size`` bounds ``limit``; ``default_page_size`` (20) applies when it is absent.
+    - ``queryset``: the rows a caller may touch, as ``callable(user) -> QuerySet`` or the name of
+      a method of the model's default manager taking the user. Other rows are "not found".
+    - ``annotations``: per-action overrides of the automatic hints, e.g. ``{"delete": {...}}``.
+
+    Each call needs the caller's model permission (``view`` for list/get, ``add``, ``change``,
+    ``delete``). Returns the registered tools.
+    """
+    from .registry.model_tools import build_model_tools  # DRF needs the app registry: import late
+
+    target = registry or default_registry
+    built = build_model_tools(
+        model,
+        serializer=serializer,
+        actions=actions,
+        name_prefix=name_prefix,
+        filter_fields=filter_fields,
+        search_fields=search_fields,
+        ordering_fields=ordering_fields,
+        max_page_size=max_page_size,
+        default_page_size=default_page_size,
+        queryset=queryset,
+        annotations=annotations,
+        problems=target.problems,
+    )
+    for model_tool in built:
+        target.add_tool(model_tool)
+    return list(built)
