@@ -111,6 +111,19 @@ async def summarize(ctx: tools.Context, text: str) -> str:
     return f"Summary: {content.get('text', '')}"
 
 
+@tools.tool(annotations={"readOnlyHint": True, "openWorldHint": False})
+def lookup_account(account: str, api_key: str) -> dict[str, str]:
+    """Look up a (made-up) account; ``api_key`` shows how secrets are redacted in the call log.
+
+    Args:
+        account: The account name.
+        api_key: The caller's key for the account system (never logged).
+    """
+    if not api_key:
+        raise tools.ToolError("api_key is required")
+    return {"account": account, "status": "active", "plan": "library-plus"}
+
+
 # -- Model-backed tools: <prefix>_list/_get/_create/_update/_delete through DRF serializers ----
 # Each call needs the caller's model permission (demo_library.view_book, add_book, ...).
 

@@ -8,6 +8,7 @@ called.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -50,7 +51,7 @@ async def visibility() -> dict[str, Any]:
     if rules is None:
         rules = await database_sync_to_async(_load_visibility)()
         rules["hidden_set"] = {f"{k}:{n}" for k, n in rules["hidden"]}
-        await cache.aset(VISIBILITY_KEY, rules, None)
+        await cache.aset(VISIBILITY_KEY, rules, mcp_settings.VISIBILITY_CACHE_SECONDS)
     return rules
 
 
@@ -72,21 +73,54 @@ def is_visible(rules: dict[str, Any], caller: Caller, kind: str, name: str) -> b
     return True
 
 
+RATE_WINDOW = 60  # seconds: limits are calls per minute
+
+
+async def _count_call(cache: Any, key: str) -> int:
+    if await cache.aadd(key, 1, RATE_WINDOW * 2 + 5):
+        return 1
+    try:
+        return int(await cache.aincr(key))
+    except ValueError:  # expired between add and incr
+        await cache.aset(key, 1, RATE_WINDOW * 2 + 5)
+        return 1
+
+
+def _seconds_until_allowed(limit: int, previous: int, current: int, into_window: float) -> int:
+    """When one more call fits, given this window's and the last window's counts."""
+    if current + 1 <= limit:
+        # The last window's weight shrinks linearly: wait until previous * (1 - f) <= room.
+        room = limit - current - 1
+        needed = 1 - room / previous if previous else 0
+        wait = needed * RATE_WINDOW - into_window
+    else:
+        # This window is full: in the next one, it weighs as "previous" until enough has passed.
+        needed = 1 - (limit - 1) / current if current else 0
+        wait = (RATE_WINDOW - into_window) + max(0.0, needed) * RATE_WINDOW
+    return max(1, math.ceil(wait))
+
+
 async def check_rate_limit(caller: Caller) -> None:
-    """A fixed one-minute window per token, counted in the shared cache (all workers)."""
+    """A sliding one-minute window per token, counted in the shared cache (all workers).
+
+    The count is this minute's calls plus last minute's, weighted by how much of last minute
+    still lies within the past 60 seconds: no burst of twice the limit around a minute's edge.
+    A refused call is not counted, so a client that honours ``Retry-After`` gets through.
+    """
     limit = caller.rate_limit
     if not limit or caller.token_id is None:
         return
     cache = caches[mcp_settings.CACHE_ALIAS]
-    window = int(time.time() // 60)
+    now = time.time()
+    window = int(now // RATE_WINDOW)
+    into_window = now - window * RATE_WINDOW
     key = f"mcp_sse:rate:{caller.token_id}:{window}"
-    if await cache.aadd(key, 1, 120):
-        count = 1
-    else:
-        try:
-            count = await cache.aincr(key)
-        except ValueError:  # expired between add and incr
-            await cache.aset(key, 1, 120)
-            count = 1
-    if count > limit:
-        raise RateLimited(retry_after=max(1, 60 - int(time.time()) % 60))
+    current = await _count_call(cache, key)
+    previous = int(await cache.aget(f"mcp_sse:rate:{caller.token_id}:{window - 1}") or 0)
+    if previous * (1 - into_window / RATE_WINDOW) + current <= limit:
+        return
+    try:
+        await cache.adecr(key)
+    except ValueError:
+        pass
+    raise RateLimited(retry_after=_seconds_until_allowed(limit, previous, current - 1, into_window))

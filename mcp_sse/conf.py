@@ -24,8 +24,13 @@ DEFAULTS: dict[str, Any] = {
     # Besides "Authorization: Bearer", a header that may carry the token (n8n-style).
     "TOKEN_HEADER": "X-API-Key",
     "AUTHENTICATION_CLASSES": ["mcp_sse.auth.TokenAuthentication"],
-    # Seconds a resolved token stays in the cache (revocation takes at most this long).
+    # Seconds a resolved token stays in the cache. Changes through the admin or the models clear
+    # it at once; this bounds changes the signals cannot see (another process, per-process cache).
     "TOKEN_CACHE_SECONDS": 30,
+    # Seconds the admin's visibility rules stay cached. Admin changes clear the cache at once
+    # (signals); the timeout only bounds how long a change made without signals (a raw SQL
+    # update, another process on a per-process cache) takes to show. None: no timeout.
+    "VISIBILITY_CACHE_SECONDS": 60,
     # Origins allowed to call the endpoint; None derives them from ALLOWED_HOSTS and
     # CSRF_TRUSTED_ORIGINS. "*" allows any origin (not recommended).
     "ALLOWED_ORIGINS": None,

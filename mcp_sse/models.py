@@ -18,11 +18,17 @@ def hash_token(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 
+def new_token_secret() -> tuple[str, str, str]:
+    """A fresh token as ``(plaintext, digest, prefix)``; only the last two are ever stored."""
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return plaintext, hash_token(plaintext), plaintext[:12]
+
+
 class AccessTokenManager(models.Manager["AccessToken"]):
     def create_token(self, user: Any, name: str = "", **fields: Any) -> tuple[AccessToken, str]:
         """Create a token and return ``(row, plaintext)``; the plaintext is never stored."""
-        plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = self.create(user=user, name=name, digest=hash_token(plaintext), prefix=plaintext[:12], **fields)
+        plaintext, digest, prefix = new_token_secret()
+        token = self.create(user=user, name=name, digest=digest, prefix=prefix, **fields)
         return token, plaintext
 
 
@@ -59,6 +65,13 @@ class AccessToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked is None and (self.expires is None or self.expires > timezone.now())
+
+    @property
+    def state(self) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked is not None:
+            return "revoked"
+        return "active" if self.is_active else "expired"
 
 
 class Tool(models.Model):
@@ -132,6 +145,15 @@ class CallLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tool} {self.outcome} at {self.when:%Y-%m-%d %H:%M:%S}"
+
+
+class Dashboard(CallLog):
+    """No table of its own: gives the admin's call dashboard a place in the app index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
 
 
 def get_token_model() -> type[AccessToken]:

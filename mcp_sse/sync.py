@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
@@ -77,25 +78,86 @@ def _after_migrate(sender: Any, app_config: Any = None, using: str = "default", 
             logger.exception("mcp_sse: could not sync tools after migrate")
 
 
-def _visibility_changed(sender: Any, **kwargs: Any) -> None:
+# Which list a Tool row belongs to, for list_changed notifications.
+LIST_OF_KIND = {
+    "function": "tools",
+    "model": "tools",
+    "resource": "resources",
+    "template": "resources",
+    "prompt": "prompts",
+}
+ALL_LISTS = ("tools", "resources", "prompts")
+
+# Lists changed by this thread and not yet announced. Many saves in one transaction (a bulk
+# action, the changelist's inline edits) give one notification per list, sent after commit.
+_pending = threading.local()
+
+
+def _announce_pending() -> None:
+    from .notify import notify_list_changed
+
+    # The cache is cleared again after commit: a reader that refilled it from the database
+    # between the save and the commit would otherwise keep the old rules.
     invalidate_visibility()
-
-    def tell_clients() -> None:
-        from .notify import notify_list_changed
-
+    kinds: set[str] = getattr(_pending, "kinds", set())
+    _pending.kinds = set()
+    for kind in sorted(kinds):
         try:
-            for kind in ("tools", "resources", "prompts"):
-                notify_list_changed(kind)
+            notify_list_changed(kind)
         except Exception:
-            logger.exception("mcp_sse: could not send list_changed")
+            logger.exception("mcp_sse: could not send %s list_changed", kind)
 
-    transaction.on_commit(tell_clients)
+
+def visibility_changed(kinds: tuple[str, ...] | list[str] = ALL_LISTS) -> None:
+    """Clear the visibility cache and tell connected clients, once the transaction commits.
+
+    Call it after changing ``Tool`` rows without model signals (``QuerySet.update``).
+    """
+    invalidate_visibility()
+    pending: set[str] = getattr(_pending, "kinds", set())
+    pending.update(kinds)
+    _pending.kinds = pending
+    # One callback per change; the first to run announces everything pending, the rest find
+    # nothing. A rolled-back change only leaves a spare notification for the next commit.
+    transaction.on_commit(_announce_pending)
+
+
+def _visibility_changed(sender: Any, instance: Any = None, **kwargs: Any) -> None:
+    if kwargs.get("action", "post_").startswith("pre_"):
+        return
+    kind = LIST_OF_KIND.get(getattr(instance, "kind", ""))
+    visibility_changed((kind,) if kind else ALL_LISTS)
+
+
+def forget_tokens(digests: list[str]) -> None:
+    """Drop tokens from the auth cache now and again after commit (same race as above)."""
+    from .auth import forget_token
+
+    def forget() -> None:
+        for digest in digests:
+            forget_token(digest)
+
+    forget()
+    transaction.on_commit(forget)
 
 
 def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    from .auth import forget_token
+    forget_tokens([instance.digest])
 
-    forget_token(instance.digest)
+
+def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A user's activity flag and groups are cached with their tokens: forget those tokens."""
+    from .models import AccessToken
+
+    if kwargs.get("action", "post_").startswith("pre_"):
+        return
+    user_model = get_user_model()
+    if isinstance(instance, user_model):
+        user_ids = [instance.pk]
+    else:  # groups edited from the group's side: pk_set holds the users
+        user_ids = list(kwargs.get("pk_set") or [])
+    if user_ids:
+        forget_tokens(list(AccessToken.objects.filter(user_id__in=user_ids).values_list("digest", flat=True)))
 
 
 def connect_signals() -> None:
@@ -107,6 +169,11 @@ def connect_signals() -> None:
     m2m_changed.connect(_visibility_changed, sender=Tool.allowed_groups.through, dispatch_uid="mcp_sse.tool_groups")
     post_save.connect(_token_changed, sender=AccessToken, dispatch_uid="mcp_sse.token_saved")
     post_delete.connect(_token_changed, sender=AccessToken, dispatch_uid="mcp_sse.token_deleted")
+    user_model = get_user_model()
+    post_save.connect(_user_changed, sender=user_model, dispatch_uid="mcp_sse.user_saved")
+    groups = getattr(user_model, "groups", None)
+    if groups is not None:
+        m2m_changed.connect(_user_changed, sender=groups.through, dispatch_uid="mcp_sse.user_groups")
     m2m_changed.connect(
         lambda sender, instance, **kw: _token_changed(sender, instance) if isinstance(instance, AccessToken) else None,
         sender=AccessToken.allowed_tools.through,

@@ -1,81 +1,575 @@
-"""The Django admin as the control plane: tools, access tokens, call log."""
+"""The Django admin as the control plane: tools, access tokens, the call log and a dashboard."""
 
 from __future__ import annotations
 
+import csv
+import json
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.contrib.admin.views.main import ChangeList
+from django.db import router, transaction
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
-from .models import AccessToken, CallLog, Tool
+from ..models import AccessToken, CallLog, Dashboard, Tool, new_token_secret
+from ..sync import LIST_OF_KIND, forget_tokens, visibility_changed
+from . import charts, stats
+
+STATS_HOURS = 24  # the window of the tool list's figures
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f} ms"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+# -- tools --------------------------------------------------------------------------------
+
+
+class ToolChangeList(ChangeList):
+    """Attaches last-24-h call figures to the rows of the page (two queries for the page)."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # Evaluating the page's queryset fills its result cache: the rows rendered (and the
+        # inline-edit formset built from the same queryset) are these objects.
+        rows = list(self.result_list)
+        keys = [(stats.METHOD_OF_KIND.get(row.kind, "tools/call"), row.name) for row in rows]
+        figures = stats.tool_stats(stats.since_hours(STATS_HOURS), keys) if rows else {}
+        for row, key in zip(rows, keys, strict=True):
+            row.call_stats = figures.get(key, stats.ToolStats())
+
+
+def _stats_of(obj: Tool) -> stats.ToolStats:
+    found = getattr(obj, "call_stats", None)
+    if found is None:  # the change form: one tool
+        key = (stats.METHOD_OF_KIND.get(obj.kind, "tools/call"), obj.name)
+        found = stats.tool_stats(stats.since_hours(STATS_HOURS), [key]).get(key, stats.ToolStats())
+        obj.call_stats = found  # type: ignore[attr-defined]
+    return found
 
 
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "enabled", "stale", "source")
+    list_display = ("name", "kind", "enabled", "calls_24h", "error_rate_24h", "p95_24h", "groups", "stale")
+    list_display_links = ("name",)
     list_editable = ("enabled",)
     list_filter = ("kind", "enabled", "stale")
-    search_fields = ("name", "source")
-    readonly_fields = ("kind", "name", "annotations", "source", "stale", "updated")
+    search_fields = ("name", "source", "title_override", "description_override")
+    readonly_fields = (
+        "kind",
+        "name",
+        "source",
+        "stale",
+        "updated",
+        "annotations_pretty",
+        "calls_24h",
+        "error_rate_24h",
+        "p50_24h",
+        "p95_24h",
+        "call_log_link",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "enabled", "stale", "source", "updated")}),
+        ("Shown to clients", {"fields": ("title_override", "description_override", "annotations_pretty")}),
+        ("Who may see it", {"fields": ("allowed_groups",)}),
+        (
+            f"Last {STATS_HOURS} hours",
+            {"fields": ("calls_24h", "error_rate_24h", "p50_24h", "p95_24h", "call_log_link")},
+        ),
+    )
     filter_horizontal = ("allowed_groups",)
     actions = ["enable", "disable"]
+    list_per_page = 100
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # rows come from the code registry
 
-    @admin.action(description="Enable selected entries")
-    def enable(self, request: HttpRequest, queryset: Any) -> None:
-        for row in queryset:
-            row.enabled = True
-            row.save(update_fields=["enabled", "updated"])
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tool]:
+        return super().get_queryset(request).prefetch_related("allowed_groups")
 
-    @admin.action(description="Disable selected entries")
-    def disable(self, request: HttpRequest, queryset: Any) -> None:
-        for row in queryset:
-            row.enabled = False
-            row.save(update_fields=["enabled", "updated"])
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ToolChangeList
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "stats_hours": STATS_HOURS,
+            "dashboard_url": reverse("admin:mcp_sse_dashboard_changelist"),
+        }
+        if request.method == "POST":
+            # The inline "enabled" edits commit together: clients get one list_changed.
+            with transaction.atomic(using=router.db_for_write(Tool)):
+                return super().changelist_view(request, extra_context)
+        return super().changelist_view(request, extra_context)
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Tool], enabled: bool) -> None:
+        with transaction.atomic(using=router.db_for_write(Tool)):
+            changing = queryset.exclude(enabled=enabled)
+            kinds = sorted({LIST_OF_KIND.get(kind, "tools") for kind in changing.values_list("kind", flat=True)})
+            count = changing.update(enabled=enabled, updated=timezone.now())
+            if count:
+                visibility_changed(kinds)  # update() sends no signals
+        verb = "Enabled" if enabled else "Disabled"
+        self.message_user(request, f"{verb} {count} entr{'y' if count == 1 else 'ies'}.", messages.SUCCESS)
+
+    @admin.action(description="Enable selected entries", permissions=["change"])
+    def enable(self, request: HttpRequest, queryset: QuerySet[Tool]) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected entries", permissions=["change"])
+    def disable(self, request: HttpRequest, queryset: QuerySet[Tool]) -> None:
+        self._set_enabled(request, queryset, False)
+
+    @admin.display(description="calls (24 h)")
+    def calls_24h(self, obj: Tool) -> int:
+        return _stats_of(obj).calls
+
+    @admin.display(description="error rate (24 h)")
+    def error_rate_24h(self, obj: Tool) -> str:
+        return _rate(_stats_of(obj).error_rate)
+
+    @admin.display(description="p50 (24 h)")
+    def p50_24h(self, obj: Tool) -> str:
+        return _ms(_stats_of(obj).p50_ms)
+
+    @admin.display(description="p95 (24 h)")
+    def p95_24h(self, obj: Tool) -> str:
+        return _ms(_stats_of(obj).p95_ms)
+
+    @admin.display(description="groups")
+    def groups(self, obj: Tool) -> str:
+        names = [g.name for g in obj.allowed_groups.all()]
+        return ", ".join(names) if names else "everyone"
+
+    @admin.display(description="annotations")
+    def annotations_pretty(self, obj: Tool) -> SafeString:
+        return _pretty_json(obj.annotations)
+
+    @admin.display(description="call log")
+    def call_log_link(self, obj: Tool) -> SafeString:
+        url = reverse("admin:mcp_sse_calllog_changelist") + f"?tool={obj.name}"
+        return format_html('<a href="{}">Calls of {}</a>', url, obj.name)
+
+
+# -- tokens -------------------------------------------------------------------------------
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(revoked__isnull=True).exclude(expires__lte=now)
+        if self.value() == "expired":
+            return queryset.filter(revoked__isnull=True, expires__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked__isnull=False)
+        return queryset
+
+
+def revoke_tokens(queryset: QuerySet[AccessToken]) -> int:
+    """Revoke the active tokens in ``queryset``; servers refuse them from the next request."""
+    with transaction.atomic(using=router.db_for_write(AccessToken)):
+        live = queryset.filter(revoked__isnull=True)
+        digests = list(live.values_list("digest", flat=True))
+        count = live.update(revoked=timezone.now())
+        forget_tokens(digests)  # update() sends no signals
+    return count
 
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "user", "created", "expires", "revoked", "last_used")
-    list_filter = ("revoked",)
+    list_display = ("__str__", "user", "state_badge", "created", "expires", "last_used", "rate_limit", "tool_limit")
+    list_filter = (TokenStateFilter, "created", "expires")
     search_fields = ("name", "prefix", "user__username")
-    readonly_fields = ("prefix", "created", "revoked", "last_used")
+    list_select_related = ("user",)
+    readonly_fields = ("prefix_display", "state_badge", "created", "revoked", "last_used", "call_log_link")
     filter_horizontal = ("allowed_tools",)
     actions = ["revoke"]
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        main = ("user", "name", "expires", "rate_limit")
+        if obj is None:
+            return ((None, {"fields": main}), ("Limit to tools", {"fields": ("allowed_tools",)}))
+        return (
+            (None, {"fields": (*main, "prefix_display", "state_badge")}),
+            ("Limit to tools", {"fields": ("allowed_tools",)}),
+            ("History", {"fields": ("created", "last_used", "revoked", "call_log_link")}),
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*self.readonly_fields, "user") if obj is not None else self.readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessToken]:
+        return super().get_queryset(request).prefetch_related("allowed_tools")
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "allowed_tools":
+            kwargs["queryset"] = Tool.objects.filter(kind__in=("function", "model"), stale=False)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: AccessToken, form: Any, change: bool) -> None:
         if not change:
-            created, plaintext = AccessToken.objects.create_token(
-                obj.user, name=obj.name, expires=obj.expires, rate_limit=obj.rate_limit
-            )
-            obj.pk = created.pk
-            obj.digest = created.digest
-            obj.prefix = created.prefix
-            obj.created = created.created
-            obj._state.adding = False
-            messages.warning(request, f"New token (shown only once, copy it now): {plaintext}")
-            return
+            plaintext, obj.digest, obj.prefix = new_token_secret()
+            # Kept on the request only, for the page that shows it once; never saved.
+            request._mcp_new_token = plaintext  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Revoke selected tokens")
-    def revoke(self, request: HttpRequest, queryset: Any) -> None:
-        for token in queryset.filter(revoked__isnull=True):
-            token.revoked = timezone.now()
-            token.save(update_fields=["revoked"])
+    def response_add(self, request: HttpRequest, obj: AccessToken, post_url_continue: str | None = None) -> Any:
+        plaintext = getattr(request, "_mcp_new_token", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Copy your new token",
+            "token": obj,
+            "plaintext": plaintext,
+            "change_url": reverse("admin:mcp_sse_accesstoken_change", args=[obj.pk]),
+            "list_url": reverse("admin:mcp_sse_accesstoken_changelist"),
+            "token_header": _token_header(),
+        }
+        response = TemplateResponse(request, "admin/mcp_sse/accesstoken/token_created.html", context)
+        # The page holds a secret: no cache may keep it, and the back button must not show it.
+        response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+        response["Pragma"] = "no-cache"
+        return response
+
+    def get_urls(self) -> list[URLPattern]:
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(never_cache(require_POST(self.revoke_view))),
+            name="mcp_sse_accesstoken_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        token = get_object_or_404(AccessToken, pk=object_id)
+        if not self.has_change_permission(request, token):
+            raise Http404
+        if revoke_tokens(AccessToken.objects.filter(pk=token.pk)):
+            self.message_user(request, f"Revoked {token}. Clients using it are refused from now on.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{token} was already revoked.", messages.INFO)
+        return HttpResponseRedirect(reverse("admin:mcp_sse_accesstoken_change", args=[token.pk]))
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[AccessToken]) -> None:
+        count = revoke_tokens(queryset)
+        self.message_user(request, f"Revoked {count} token{'' if count == 1 else 's'}.", messages.SUCCESS)
+
+    @admin.display(description="state")
+    def state_badge(self, obj: AccessToken) -> SafeString:
+        return format_html('<span class="mcp-badge mcp-state-{}">{}</span>', obj.state, obj.state)
+
+    @admin.display(description="prefix")
+    def prefix_display(self, obj: AccessToken) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.display(description="tools")
+    def tool_limit(self, obj: AccessToken) -> str:
+        names = [t.name for t in obj.allowed_tools.all()]
+        return ", ".join(names) if names else "all"
+
+    @admin.display(description="call log")
+    def call_log_link(self, obj: AccessToken) -> SafeString:
+        url = reverse("admin:mcp_sse_calllog_changelist") + f"?token__id__exact={obj.pk}"
+        return format_html('<a href="{}">Calls with this token</a>', url)
+
+
+def _token_header() -> str:
+    from ..conf import mcp_settings
+
+    return str(mcp_settings.TOKEN_HEADER or "")
+
+
+# -- call log -----------------------------------------------------------------------------
+
+
+def _pretty_json(value: Any) -> SafeString:
+    if value is None:
+        return format_html('<span class="mcp-muted">{}</span>', "—")
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return format_html('<pre class="mcp-json">{}</pre>', text)
+
+
+def _csv_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas: arguments come from clients and may be hostile."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+CSV_COLUMNS = (
+    "when",
+    "method",
+    "tool",
+    "outcome",
+    "duration_ms",
+    "user",
+    "token",
+    "session_id",
+    "transport",
+    "protocol_version",
+    "client_name",
+    "client_version",
+    "remote_addr",
+    "request_id",
+    "arguments",
+    "result",
+    "error",
+)
+
+
+def call_log_csv_rows(queryset: QuerySet[CallLog]) -> Iterator[list[Any]]:
+    yield list(CSV_COLUMNS)
+    for entry in queryset.select_related("user", "token").iterator(chunk_size=2000):
+        yield [
+            _csv_cell(v)
+            for v in (
+                entry.when.isoformat(),
+                entry.method,
+                entry.tool,
+                entry.outcome,
+                entry.duration_ms,
+                entry.user.get_username() if entry.user else "",
+                f"{entry.token.prefix}… {entry.token.name}".strip() if entry.token else "",
+                entry.session_id,
+                entry.transport,
+                entry.protocol_version,
+                entry.client_name,
+                entry.client_version,
+                entry.remote_addr,
+                entry.request_id,
+                json.dumps(entry.arguments, ensure_ascii=False, default=str),
+                json.dumps(entry.result, ensure_ascii=False, default=str) if entry.result is not None else "",
+                entry.error,
+            )
+        ]
 
 
 @admin.register(CallLog)
 class CallLogAdmin(admin.ModelAdmin):
-    list_display = ("when", "tool", "outcome", "user", "token", "transport", "protocol_version", "duration_ms")
-    list_filter = ("outcome", "transport", "tool")
-    search_fields = ("tool", "error", "session_id", "request_id")
+    list_display = ("when", "tool", "outcome_badge", "duration", "user", "token", "client", "transport")
+    list_filter = (
+        "outcome",
+        "method",
+        "tool",
+        ("token", admin.RelatedOnlyFieldListFilter),
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "transport",
+        "protocol_version",
+    )
+    search_fields = (
+        "tool",
+        "error",
+        "session_id",
+        "request_id",
+        "client_name",
+        "remote_addr",
+        "user__username",
+        "token__name",
+        "token__prefix",
+    )
     date_hierarchy = "when"
+    list_select_related = ("user", "token")
+    show_full_result_count = False  # no second COUNT(*) over a large log
+    actions = ["export_csv"]
+    fieldsets = (
+        (None, {"fields": ("when", "method", "tool", "outcome_badge", "duration", "error")}),
+        ("Caller", {"fields": ("user", "token", "remote_addr", "client")}),
+        ("Connection", {"fields": ("transport", "protocol_version", "session_id", "request_id")}),
+        ("Arguments", {"fields": ("arguments_pretty",)}),
+        ("Result", {"fields": ("result_pretty",)}),
+    )
+    readonly_fields = (
+        "when",
+        "method",
+        "tool",
+        "outcome_badge",
+        "duration",
+        "error",
+        "user",
+        "token",
+        "remote_addr",
+        "client",
+        "transport",
+        "protocol_version",
+        "session_id",
+        "request_id",
+        "arguments_pretty",
+        "result_pretty",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # an audit trail: pruned by age with `manage.py mcp_prune_logs`
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "dashboard_url": reverse("admin:mcp_sse_dashboard_changelist")}
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Export selected entries as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[CallLog]) -> StreamingHttpResponse:
+        writer = csv.writer(_Echo())
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in call_log_csv_rows(queryset)), content_type="text/csv; charset=utf-8"
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="mcp-call-log-{stamp}.csv"'
+        return response
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, obj: CallLog) -> SafeString:
+        return format_html('<span class="mcp-badge mcp-outcome-{}">{}</span>', obj.outcome, obj.get_outcome_display())
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj: CallLog) -> str:
+        return _ms(obj.duration_ms)
+
+    @admin.display(description="client")
+    def client(self, obj: CallLog) -> str:
+        return f"{obj.client_name} {obj.client_version}".strip() or "—"
+
+    @admin.display(description="arguments")
+    def arguments_pretty(self, obj: CallLog) -> SafeString:
+        return _pretty_json(obj.arguments)
+
+    @admin.display(description="result")
+    def result_pretty(self, obj: CallLog) -> SafeString:
+        return _pretty_json(obj.result)
+
+
+# -- dashboard ----------------------------------------------------------------------------
+
+# Ranges offered on the dashboard: hours -> (label, bucket unit, label format).
+RANGES = {
+    1: ("last hour", "minute", "%H:%M"),
+    24: ("last 24 hours", "hour", "%H:%M"),
+    168: ("last 7 days", "hour", "%a %H:%M"),
+}
+TOP_TOOLS = 15
+
+
+@admin.register(Dashboard)
+class DashboardAdmin(admin.ModelAdmin):
+    """Charts of the call log. Anyone who may view the call log may view the dashboard."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user: Any = request.user
+        return bool(user.is_active and user.is_staff and user.has_perm("mcp_sse.view_calllog"))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.dashboard_view)
+        return [path("", view, name="mcp_sse_dashboard_changelist")]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise Http404
+        try:
+            hours = int(request.GET.get("hours", "24"))
+        except ValueError:
+            hours = 24
+        if hours not in RANGES:
+            hours = 24
+        range_label, unit, time_format = RANGES[hours]
+        now = timezone.now()
+        since = now - timedelta(hours=hours)
+        per_tool = stats.tool_stats(since)
+        busiest = sorted(per_tool.items(), key=lambda item: (-item[1].calls, item[0][1]))
+        top = busiest[:TOP_TOOLS]
+        buckets = stats.timeline(since, now, unit)
+        points = [charts.TimePoint(timezone.localtime(b.start), b.calls - b.errors, b.errors) for b in buckets]
+
+        def tool_label(key: tuple[str, str]) -> str:
+            method, name = key
+            return name if method == "tools/call" else f"{name} ({method.split('/')[0]})"
+
+        errors_rows = [(tool_label(key), [float(s.calls - s.errors), float(s.errors)]) for key, s in top]
+        latency_rows = [(tool_label(key), [s.p50_ms, s.p95_ms]) for key, s in top]
+        calllog_url = reverse("admin:mcp_sse_calllog_changelist")
+        table = [
+            {
+                "label": tool_label(key),
+                "stats": s,
+                "error_rate": _rate(s.error_rate),
+                "p50": _ms(s.p50_ms),
+                "p95": _ms(s.p95_ms),
+                "mean": _ms(s.mean_ms),
+                "slowest": _ms(s.max_ms),
+                "url": f"{calllog_url}?tool={key[1]}&method={key[0]}",
+            }
+            for key, s in busiest
+        ]
+        totals = stats.overall(since)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "MCP dashboard",
+            "hours": hours,
+            "ranges": [(h, label) for h, (label, _, _) in RANGES.items()],
+            "range_label": range_label,
+            "totals": totals,
+            "error_rate": _rate(totals["error_rate"]),
+            "p95": _ms(totals["p95_ms"]),
+            "calls_chart": charts.calls_over_time(
+                points, label=f"Calls per {unit}, {range_label}", time_format=time_format
+            ),
+            "errors_chart": charts.horizontal_bars(
+                errors_rows,
+                [charts.Series("ok", "mcp-ok"), charts.Series("errors", "mcp-err")],
+                label=f"Calls and errors per tool, {range_label}",
+            ),
+            "latency_chart": charts.horizontal_bars(
+                latency_rows,
+                [charts.Series("p50", "mcp-p50"), charts.Series("p95", "mcp-p95")],
+                label=f"Latency per tool (p50 and p95), {range_label}",
+                unit=" ms",
+            ),
+            "table": table,
+            "calllog_url": calllog_url,
+            "tools_url": reverse("admin:mcp_sse_tool_changelist"),
+        }
+        return TemplateResponse(request, "admin/mcp_sse/dashboard.html", context)

@@ -1,0 +1,244 @@
+"""The admin as control plane, driven as a person would: headless Chromium against a live Daphne.
+
+One flow: log in, create a token and read it once, use it from the official MCP client, disable a
+tool in the admin and watch the client's list lose it (with ``notifications/tools/list_changed``
+arriving on the client's open GET stream), find the call in the call log with its secret
+argument redacted, view the dashboard, revoke the token and see the client refused.
+Screenshots of each step go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from mcp_sse.models import hash_token
+from tests.live import IN_CI, LiveDatabase, LiveServer
+
+pytestmark = [pytest.mark.live, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# A demo tool no other test relies on: this flow disables it (and enables it again at the end).
+TOGGLED_TOOL = "cover_image"
+SECRET = "sk-live-4f9c2d7e-do-not-log"
+
+
+def chromium_path() -> str:
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    message = f"Chromium not found at {CHROMIUM} (run `make browser` or `apt-get install -y chromium`)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    """Poll ``check`` until it is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def browser_page(daphne_server: LiveServer, live_db: LiveDatabase, artifacts_dir: Path) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    executable = chromium_path()
+    live_db.create_user("boss", superuser=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(15_000)
+            await page.goto(f"{daphne_server.url}/admin/login/?next=/admin/")
+            await page.fill("#id_username", "boss")
+            await page.fill("#id_password", "pw")
+            await page.click("input[type=submit]")
+            await page.wait_for_selector("#user-tools")
+            yield page
+        finally:
+            await browser.close()
+
+
+async def shot(page: Any, artifacts_dir: Path, name: str) -> None:
+    await page.screenshot(path=str(artifacts_dir / f"admin-{name}.png"), full_page=True)
+
+
+async def set_tool_enabled(page: Any, server: LiveServer, name: str, enabled: bool) -> None:
+    """Tick or untick the tool's inline "enabled" box in the tool list and press Save."""
+    await page.goto(f"{server.url}/admin/mcp_sse/tool/?q={name}")
+    row = page.locator("#result_list tbody tr", has=page.locator(f"th a:text-is('{name}')"))
+    box = row.locator("input[name$='-enabled']")
+    if await box.is_checked() != enabled:
+        await box.set_checked(enabled)
+        await page.click("input[name=_save]")
+        await page.wait_for_selector("ul.messagelist")
+    await page.goto(f"{server.url}/admin/mcp_sse/tool/?q={name}")
+    assert await row.locator("input[name$='-enabled']").is_checked() == enabled
+
+
+async def test_admin_control_plane_in_a_real_browser(
+    browser_page: Any, daphne_server: LiveServer, live_db: LiveDatabase, artifacts_dir: Path
+) -> None:
+    page = browser_page
+    server = daphne_server
+    await shot(page, artifacts_dir, "01-index")
+    assert await page.locator("a[href='/admin/mcp_sse/dashboard/']").count() >= 1
+
+    # -- a token, shown once ---------------------------------------------------------------
+    await page.goto(f"{server.url}/admin/mcp_sse/accesstoken/add/")
+    await page.select_option("#id_user", label="boss")
+    await page.fill("#id_name", "browser flow")
+    await page.click("input[name=_save]")
+    plaintext = await page.input_value("#mcp-token-plaintext")
+    assert plaintext.startswith("mcp_") and len(plaintext) > 40
+    await shot(page, artifacts_dir, "02-token-created")
+    await page.click("a.mcp-done")  # to the token's change page: the plaintext is gone for good
+    await page.wait_for_selector("#accesstoken_form")
+    assert plaintext not in await page.content()
+    assert plaintext[:12] in await page.content()  # the prefix, to recognise it
+    stored = live_db.shell(
+        "from mcp_sse.models import AccessToken\n"
+        "t = AccessToken.objects.get(name='browser flow')\n"
+        "print(t.digest, t.prefix)\n"
+    ).split()
+    assert stored == [hash_token(plaintext), plaintext[:12]]
+
+    # -- the official client, with the token ----------------------------------------------
+    notifications: list[str] = []
+    get_stream_open = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        method = getattr(message, "method", None)
+        if isinstance(method, str):
+            notifications.append(method)
+
+    async def on_response(response: httpx2.Response) -> None:
+        # The SDK opens its GET stream after initialization; the server joins the broadcast
+        # group before it sends the response headers, so from here on nothing is missed.
+        if response.request.method == "GET" and response.status_code == 200:
+            get_stream_open.set()
+
+    auth = {"Authorization": f"Bearer {plaintext}"}
+    async with (
+        httpx2.AsyncClient(
+            headers=auth, timeout=httpx2.Timeout(30, read=120), event_hooks={"response": [on_response]}
+        ) as http,
+        Client(
+            streamable_http_client(server.mcp_url, http_client=http),
+            mode="legacy",
+            message_handler=on_message,
+        ) as client,
+    ):
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert {TOGGLED_TOOL, "lookup_account", "echo"} <= names
+        looked_up = await client.call_tool("lookup_account", {"account": "acme", "api_key": SECRET})
+        assert not looked_up.is_error
+        assert looked_up.structured_content == {"account": "acme", "status": "active", "plan": "library-plus"}
+        await asyncio.wait_for(get_stream_open.wait(), 15)
+
+        # -- disable a tool in the admin: the client is told, and the tool is gone ---------
+        try:
+            await set_tool_enabled(page, server, TOGGLED_TOOL, False)
+            await shot(page, artifacts_dir, "03-tool-disabled")
+
+            async def told() -> bool:
+                return "notifications/tools/list_changed" in notifications
+
+            await until(told, 15, "notifications/tools/list_changed on the client's GET stream")
+            names_after = {t.name for t in (await client.list_tools()).tools}
+            assert TOGGLED_TOOL not in names_after and "echo" in names_after
+            # A hidden tool cannot be called either: to the client it does not exist.
+            with pytest.raises(MCPError, match="Unknown tool"):
+                await client.call_tool(TOGGLED_TOOL, {})
+        finally:
+            await set_tool_enabled(page, server, TOGGLED_TOOL, True)
+        assert TOGGLED_TOOL in {t.name for t in (await client.list_tools()).tools}
+
+    # -- the call log: found, secret redacted --------------------------------------------
+    log_url = f"{server.url}/admin/mcp_sse/calllog/?tool=lookup_account&q=browser+flow"
+
+    async def logged() -> bool:
+        await page.goto(log_url)
+        return await page.locator("#result_list tbody tr").count() > 0
+
+    await until(logged, 15, "the lookup_account call in the call log")
+    await shot(page, artifacts_dir, "04-call-log")
+    await page.locator("#result_list tbody tr th a").first.click()
+    await page.wait_for_selector("pre.mcp-json")
+    entry = await page.content()
+    assert "[redacted]" in entry
+    assert SECRET not in entry
+    assert "acme" in entry and "library-plus" in entry  # arguments and result, pretty-printed
+    assert "browser flow" in entry  # the token that made the call
+    await shot(page, artifacts_dir, "05-call-log-entry")
+
+    # -- the dashboard: charts drawn on the server ----------------------------------------
+    await page.goto(f"{server.url}/admin/mcp_sse/dashboard/")
+    for chart in ("#mcp-chart-calls", "#mcp-chart-errors", "#mcp-chart-latency"):
+        assert await page.locator(f"{chart} svg.mcp-chart").count() == 1
+    assert int(await page.inner_text("#mcp-total-calls")) >= 1
+    assert await page.locator("#mcp-chart-calls svg rect.mcp-ok").count() >= 1
+    assert "lookup_account" in await page.inner_text("#mcp-chart-latency")
+    await shot(page, artifacts_dir, "06-dashboard")
+    await page.goto(f"{server.url}/admin/mcp_sse/dashboard/?hours=1")
+    assert await page.locator("#mcp-chart-calls svg.mcp-chart").count() == 1
+
+    # -- revoke: the next request with the token is refused -------------------------------
+    await page.goto(f"{server.url}/admin/mcp_sse/accesstoken/?q=browser+flow")
+    await page.locator("#result_list tbody tr th a").first.click()
+    await page.click("button.mcp-revoke-button")
+    await page.wait_for_selector("ul.messagelist")
+    await shot(page, artifacts_dir, "07-token-revoked")
+    async with httpx.AsyncClient(timeout=10) as raw:
+        refused_after = await raw.post(
+            server.mcp_url,
+            headers={
+                "accept": "application/json, text/event-stream",
+                "content-type": "application/json",
+                **auth,
+            },
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            },
+        )
+    assert refused_after.status_code == 401
+    assert 'error="invalid_token"' in refused_after.headers["www-authenticate"]
+
+
+def test_chromium_is_where_the_tests_expect_it() -> None:
+    """Under CI the browser must be there; elsewhere say how to get it."""
+    if IN_CI:
+        assert os.path.exists(CHROMIUM) or shutil.which("chromium"), "CI must install chromium (make browser)"
+    elif not os.path.exists(CHROMIUM):
+        pytest.skip("chromium missing: `make browser` installs it")

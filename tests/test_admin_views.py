@@ -1,0 +1,235 @@
+"""The admin pages in-process (Django test client, test database): figures, CSV, one-time token
+page, revocation, and the notifications that admin edits send."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.test import Client
+from django.utils import timezone
+
+from mcp_sse.access import _seconds_until_allowed
+from mcp_sse.admin import charts, stats
+from mcp_sse.auth.tokens import _cache_key
+from mcp_sse.models import AccessToken, CallLog, Tool, hash_token
+from mcp_sse.notify import BROADCAST_GROUP
+from mcp_sse.sync import sync_tools
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def boss() -> Any:
+    return get_user_model().objects.create_superuser("boss", "boss@example.org", "pw")
+
+
+@pytest.fixture
+def admin_client(boss: Any) -> Client:
+    client = Client()
+    client.force_login(boss)
+    return client
+
+
+def add_calls(tool: str, durations: list[float], *, errors: int = 0, ago: timedelta = timedelta(minutes=5)) -> None:
+    when = timezone.now() - ago
+    CallLog.objects.bulk_create(
+        [
+            CallLog(
+                tool=tool,
+                duration_ms=d,
+                when=when,
+                outcome=CallLog.Outcome.TOOL_ERROR if index < errors else CallLog.Outcome.OK,
+            )
+            for index, d in enumerate(durations)
+        ]
+    )
+
+
+# -- figures ------------------------------------------------------------------------------
+
+
+def test_percentiles_use_the_nearest_rank() -> None:
+    add_calls("echo", [float(v) for v in range(1, 101)], errors=7)
+    add_calls("add", [30.0, 10.0, 20.0])
+    add_calls("echo", [5000.0], ago=timedelta(hours=30))  # outside the window
+    figures = stats.tool_stats(stats.since_hours(24))
+    echo = figures[("tools/call", "echo")]
+    assert (echo.calls, echo.errors, echo.p50_ms, echo.p95_ms, echo.max_ms) == (100, 7, 50.0, 95.0, 100.0)
+    assert echo.error_rate == pytest.approx(0.07)
+    add = figures[("tools/call", "add")]
+    assert (add.p50_ms, add.p95_ms) == (20.0, 30.0)
+    only_add = stats.tool_stats(stats.since_hours(24), [("tools/call", "add")])
+    assert list(only_add) == [("tools/call", "add")]
+    totals = stats.overall(stats.since_hours(24))
+    assert totals["calls"] == 103 and totals["errors"] == 7
+
+
+def test_timeline_fills_empty_buckets() -> None:
+    add_calls("echo", [1.0, 2.0], errors=1, ago=timedelta(minutes=90))
+    now = timezone.now()
+    buckets = stats.timeline(now - timedelta(hours=3), now, "hour")
+    assert 3 <= len(buckets) <= 4
+    assert sum(b.calls for b in buckets) == 2 and sum(b.errors for b in buckets) == 1
+
+
+def test_charts_escape_every_label() -> None:
+    svg = charts.horizontal_bars(
+        [("<script>alert(1)</script>", [1.0, None])],
+        [charts.Series("p50", "mcp-p50"), charts.Series("p95", "mcp-p95")],
+        label="x & y",
+    )
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "x &amp; y" in svg
+    assert charts.nice_ceiling(0) == 1 and charts.nice_ceiling(7) == 10 and charts.nice_ceiling(130) == 200
+
+
+def test_retry_after_is_when_one_more_call_fits() -> None:
+    # This window full (5 of 5) 10 s in: wait for the rest of it, then until 4/5 of it has faded.
+    assert _seconds_until_allowed(5, 0, 5, 10.0) == 62
+    # Room in this window, but the last one still weighs: 8 * (1 - f) + 1 + 1 <= 5 once f >= 0.625,
+    # i.e. 37.5 s into the window, 7.5 s from now.
+    assert _seconds_until_allowed(5, 8, 1, 30.0) == 8
+    assert _seconds_until_allowed(5, 0, 0, 59.9) == 1
+
+
+# -- pages --------------------------------------------------------------------------------
+
+
+def test_tool_list_shows_figures_in_a_fixed_number_of_queries(
+    admin_client: Client, django_assert_max_num_queries: Any
+) -> None:
+    sync_tools()
+    add_calls("echo", [10.0, 20.0, 30.0, 40.0], errors=1)
+    with django_assert_max_num_queries(14):
+        page = admin_client.get("/admin/mcp_sse/tool/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "25.0%" in text and "40.0 ms" in text  # echo: error rate and p95
+    tool = Tool.objects.get(kind="function", name="echo")
+    detail = admin_client.get(f"/admin/mcp_sse/tool/{tool.pk}/change/")
+    assert detail.status_code == 200 and "25.0%" in detail.content.decode()
+
+
+def test_dashboard_renders_with_and_without_calls(admin_client: Client) -> None:
+    empty = admin_client.get("/admin/mcp_sse/dashboard/")
+    assert empty.status_code == 200 and "No calls in this period." in empty.content.decode()
+    add_calls("echo", [10.0, 20.0], errors=1)
+    for hours in ("1", "24", "168", "bogus"):
+        page = admin_client.get(f"/admin/mcp_sse/dashboard/?hours={hours}")
+        assert page.status_code == 200
+        text = page.content.decode()
+        assert text.count('<svg class="mcp-chart"') == 3
+        assert "<script" not in text.split('id="content-main"')[1]  # charts need no script
+    index = admin_client.get("/admin/mcp_sse/").content.decode()
+    assert "/admin/mcp_sse/dashboard/" in index
+
+
+def test_dashboard_needs_the_call_log_view_permission() -> None:
+    user = get_user_model().objects.create_user("staff", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    assert client.get("/admin/mcp_sse/dashboard/").status_code in (403, 404)
+
+
+def test_call_log_is_read_only_and_exports_csv(admin_client: Client) -> None:
+    CallLog.objects.create(tool="echo", arguments={"text": "=HYPERLINK(1)", "api_key": "[redacted]"}, result={"a": 1})
+    entry = CallLog.objects.get()
+    view = admin_client.get(f"/admin/mcp_sse/calllog/{entry.pk}/change/")
+    assert view.status_code == 200
+    assert '<pre class="mcp-json">' in view.content.decode()
+    assert admin_client.get("/admin/mcp_sse/calllog/add/").status_code == 403
+    response = admin_client.post(
+        "/admin/mcp_sse/calllog/", {"action": "export_csv", "_selected_action": [str(entry.pk)]}
+    )
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["when", "method", "tool"] and len(rows) == 2
+    arguments = rows[1][rows[0].index("arguments")]
+    assert "[redacted]" in arguments and "=HYPERLINK" in arguments  # JSON text, starts with "{"
+    filtered = admin_client.get("/admin/mcp_sse/calllog/?tool=echo&outcome__exact=ok&q=echo")
+    assert filtered.status_code == 200
+
+
+def test_token_plaintext_is_shown_once_and_never_stored(admin_client: Client, boss: Any) -> None:
+    response = admin_client.post(
+        "/admin/mcp_sse/accesstoken/add/", {"user": str(boss.pk), "name": "from the admin", "rate_limit": "10"}
+    )
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    plaintext = response.context["plaintext"]
+    assert plaintext.startswith("mcp_") and plaintext in response.content.decode()
+    token = AccessToken.objects.get(name="from the admin")
+    assert token.digest == hash_token(plaintext) and token.rate_limit == 10
+    for url in (f"/admin/mcp_sse/accesstoken/{token.pk}/change/", "/admin/mcp_sse/accesstoken/"):
+        assert plaintext not in admin_client.get(url).content.decode()
+    stored = [str(v) for v in AccessToken.objects.values_list(*[f.attname for f in AccessToken._meta.concrete_fields])]
+    assert not any(plaintext in value for value in stored)
+
+
+def test_revoke_button_and_action_clear_the_token_cache(admin_client: Client, boss: Any) -> None:
+    first, _ = AccessToken.objects.create_token(boss, name="one")
+    second, _ = AccessToken.objects.create_token(boss, name="two")
+    cache = caches["default"]
+    for token in (first, second):
+        cache.set(_cache_key(token.digest), {"token_id": token.pk}, 300)
+    assert admin_client.get(f"/admin/mcp_sse/accesstoken/{first.pk}/revoke/").status_code == 405
+    done = admin_client.post(f"/admin/mcp_sse/accesstoken/{first.pk}/revoke/")
+    assert done.status_code == 302
+    assert cache.get(_cache_key(first.digest)) is None
+    admin_client.post("/admin/mcp_sse/accesstoken/", {"action": "revoke", "_selected_action": [str(second.pk)]})
+    assert cache.get(_cache_key(second.digest)) is None
+    assert AccessToken.objects.filter(revoked__isnull=True).count() == 0
+    revoked = admin_client.get("/admin/mcp_sse/accesstoken/?state=revoked").content.decode()
+    assert "one" in revoked and "two" in revoked
+
+
+# -- notifications ------------------------------------------------------------------------
+
+
+async def _broadcasts(layer: Any, channel: str, wait: float) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+    while True:
+        try:
+            received.append(await asyncio.wait_for(layer.receive(channel), wait))
+        except TimeoutError:
+            return received
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_disable_sends_one_list_changed_after_commit(admin_client: Client) -> None:
+    sync_tools()
+    layer = get_channel_layer()
+    assert layer is not None
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(BROADCAST_GROUP, channel)
+    try:
+        ids = [str(pk) for pk in Tool.objects.filter(kind="function").values_list("pk", flat=True)[:3]]
+        admin_client.post("/admin/mcp_sse/tool/", {"action": "disable", "_selected_action": ids})
+        assert Tool.objects.filter(enabled=False).count() == 3
+        messages = async_to_sync(_broadcasts)(layer, channel, 0.5)
+        assert messages == [{"type": "mcp.list_changed", "kind": "tools"}]
+    finally:
+        async_to_sync(layer.group_discard)(BROADCAST_GROUP, channel)
+
+
+def test_user_changes_drop_their_tokens_from_the_cache(boss: Any) -> None:
+    from django.contrib.auth.models import Group
+
+    token, _ = AccessToken.objects.create_token(boss, name="cached")
+    cache = caches["default"]
+    key = _cache_key(token.digest)
+    cache.set(key, {"token_id": token.pk}, 300)
+    boss.is_active = False
+    boss.save()
+    assert cache.get(key) is None  # a deactivated user's tokens stop working at once
+    cache.set(key, {"token_id": token.pk}, 300)
+    Group.objects.create(name="readers").user_set.add(boss)  # groups are cached with the token
+    assert cache.get(key) is None
