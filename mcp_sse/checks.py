@@ -44,15 +44,18 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 @register(Tags.compatibility)
 def check_registry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    hints = {
+        "duplicate": ("mcp_sse.E004", "Tool, resource and prompt names must be unique."),
+        "invalid-name": ("mcp_sse.E005", "Tool and prompt names must match [A-Za-z0-9_.-]{1,128}."),
+        "invalid-option": (
+            "mcp_sse.E006",
+            "register_model() filter/search/ordering fields must name fields of the model.",
+        ),
+    }
     problems = []
     for kind, message in default_registry.problems:
-        problems.append(
-            Error(
-                message,
-                hint="Tool and prompt names must be unique and match [A-Za-z0-9_.-]{1,128}.",
-                id="mcp_sse.E004" if kind == "duplicate" else "mcp_sse.E005",
-            )
-        )
+        check_id, hint = hints.get(kind, ("mcp_sse.E007", "Fix the registration."))
+        problems.append(Error(message, hint=hint, id=check_id))
     return problems
 
 

@@ -113,8 +113,8 @@ def output_schema_for(func: Callable[..., Any]) -> tuple[dict[str, Any] | None, 
         if defs:
             result["$defs"] = defs
         wrapped = True
-    if mcp_settings.FLAT_SCHEMAS:
-        result = flatten_schema(result)
+    # Output schemas are never flattened: flattening drops "null" from types, and clients
+    # validate results against the schema.
     return result, wrapped
 
 
