@@ -135,19 +135,19 @@ class ToolAdmin(admin.ModelAdmin):
     def disable(self, request: HttpRequest, queryset: QuerySet[Tool]) -> None:
         self._set_enabled(request, queryset, False)
 
-    @admin.display(description="calls (24 h)")
+    @admin.display(description="calls")
     def calls_24h(self, obj: Tool) -> int:
         return _stats_of(obj).calls
 
-    @admin.display(description="error rate (24 h)")
+    @admin.display(description="error rate")
     def error_rate_24h(self, obj: Tool) -> str:
         return _rate(_stats_of(obj).error_rate)
 
-    @admin.display(description="p50 (24 h)")
+    @admin.display(description="p50")
     def p50_24h(self, obj: Tool) -> str:
         return _ms(_stats_of(obj).p50_ms)
 
-    @admin.display(description="p95 (24 h)")
+    @admin.display(description="p95")
     def p95_24h(self, obj: Tool) -> str:
         return _ms(_stats_of(obj).p95_ms)
 
