@@ -49,7 +49,7 @@ class ToolChangeList(ChangeList):
         # inline-edit formset built from the same queryset) are these objects.
         rows = list(self.result_list)
         keys = [(stats.METHOD_OF_KIND.get(row.kind, "tools/call"), row.name) for row in rows]
-        figures = stats.tool_stats(stats.since_hours(STATS_HOURS), keys) if rows else {}
+        figures = stats.tool_stats(stats.since_hours(STATS_HOURS), keys, percentiles=(95,)) if rows else {}
         for row, key in zip(rows, keys, strict=True):
             row.call_stats = figures.get(key, stats.ToolStats())
 

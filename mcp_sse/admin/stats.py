@@ -86,8 +86,13 @@ def percentile(rows: QuerySet[CallLog], percent: int) -> dict[Key, float]:
     return {(method, tool): float(duration) for method, tool, duration in ranked}
 
 
-def tool_stats(since: datetime, keys: Iterable[Key] | None = None) -> dict[Key, ToolStats]:
-    """Calls, errors, mean/p50/p95/max duration per (method, tool) since ``since``."""
+def tool_stats(
+    since: datetime, keys: Iterable[Key] | None = None, percentiles: tuple[int, ...] = (50, 95)
+) -> dict[Key, ToolStats]:
+    """Calls, errors, mean/max and the asked-for percentiles (50 and/or 95) per (method, tool).
+
+    Each percentile is one window-function pass over the period's rows: ask only for those shown.
+    """
     rows = calls_since(since, keys)
     stats: dict[Key, ToolStats] = {}
     grouped = (
@@ -104,9 +109,10 @@ def tool_stats(since: datetime, keys: Iterable[Key] | None = None) -> dict[Key, 
         stats[(row["method"], row["tool"])] = ToolStats(
             calls=row["calls"], errors=row["errors"], mean_ms=row["mean"], max_ms=row["slowest"]
         )
-    if stats:
+    if stats and 50 in percentiles:
         for key, value in percentile(rows, 50).items():
             stats[key].p50_ms = value
+    if stats and 95 in percentiles:
         for key, value in percentile(rows, 95).items():
             stats[key].p95_ms = value
     return stats
