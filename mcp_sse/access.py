@@ -17,6 +17,7 @@ from django.core.cache import caches
 
 from .conf import mcp_settings
 from .context import Caller
+from .store import shared_cache
 
 VISIBILITY_KEY = "mcp_sse:visibility"
 
@@ -46,12 +47,12 @@ def _load_visibility() -> dict[str, Any]:
 
 async def visibility() -> dict[str, Any]:
     """The admin's visibility rules, from the shared cache (filled from the DB on a miss)."""
-    cache = caches[mcp_settings.CACHE_ALIAS]
-    rules = await cache.aget(VISIBILITY_KEY)
+    cache = shared_cache()
+    rules = await cache.get(VISIBILITY_KEY)
     if rules is None:
         rules = await database_sync_to_async(_load_visibility)()
         rules["hidden_set"] = {f"{k}:{n}" for k, n in rules["hidden"]}
-        await cache.aset(VISIBILITY_KEY, rules, mcp_settings.VISIBILITY_CACHE_SECONDS)
+        await cache.set(VISIBILITY_KEY, rules, mcp_settings.VISIBILITY_CACHE_SECONDS)
     return rules
 
 
@@ -77,12 +78,12 @@ RATE_WINDOW = 60  # seconds: limits are calls per minute
 
 
 async def _count_call(cache: Any, key: str) -> int:
-    if await cache.aadd(key, 1, RATE_WINDOW * 2 + 5):
+    if await cache.add(key, 1, RATE_WINDOW * 2 + 5):
         return 1
     try:
-        return int(await cache.aincr(key))
+        return int(await cache.incr(key))
     except ValueError:  # expired between add and incr
-        await cache.aset(key, 1, RATE_WINDOW * 2 + 5)
+        await cache.set(key, 1, RATE_WINDOW * 2 + 5)
         return 1
 
 
@@ -110,17 +111,17 @@ async def check_rate_limit(caller: Caller) -> None:
     limit = caller.rate_limit
     if not limit or caller.token_id is None:
         return
-    cache = caches[mcp_settings.CACHE_ALIAS]
+    cache = shared_cache()
     now = time.time()
     window = int(now // RATE_WINDOW)
     into_window = now - window * RATE_WINDOW
     key = f"mcp_sse:rate:{caller.token_id}:{window}"
     current = await _count_call(cache, key)
-    previous = int(await cache.aget(f"mcp_sse:rate:{caller.token_id}:{window - 1}") or 0)
+    previous = int(await cache.get(f"mcp_sse:rate:{caller.token_id}:{window - 1}") or 0)
     if previous * (1 - into_window / RATE_WINDOW) + current <= limit:
         return
     try:
-        await cache.adecr(key)
+        await cache.incr(key, -1)
     except ValueError:
         pass
     raise RateLimited(retry_after=_seconds_until_allowed(limit, previous, current - 1, into_window))

@@ -13,6 +13,7 @@ from django.utils import timezone
 from ..conf import mcp_settings
 from ..context import Caller
 from ..models import AccessToken, hash_token
+from ..store import shared_cache
 from .base import AuthenticationFailed, BaseAuthentication
 
 _INVALID = "invalid"
@@ -89,12 +90,12 @@ class TokenAuthentication(BaseAuthentication):
         if plaintext is None:
             return None
         digest = hash_token(plaintext)
-        cache = caches[mcp_settings.CACHE_ALIAS]
+        cache = shared_cache()
         key = _cache_key(digest)
-        record = await cache.aget(key)
+        record = await cache.get(key)
         if record is None:
             record = await database_sync_to_async(_load)(digest)
-            await cache.aset(key, record, mcp_settings.TOKEN_CACHE_SECONDS)
+            await cache.set(key, record, mcp_settings.TOKEN_CACHE_SECONDS)
         if record == _INVALID:
             raise AuthenticationFailed("The access token is not valid.")
         assert isinstance(record, dict)
@@ -102,7 +103,7 @@ class TokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed("The access token has been revoked.")
         if record["expires"] is not None and record["expires"] <= time.time():
             raise AuthenticationFailed("The access token has expired.")
-        if await cache.aadd(f"mcp_sse:token-used:{record['token_id']}", 1, LAST_USED_INTERVAL):
+        if await cache.add(f"mcp_sse:token-used:{record['token_id']}", 1, LAST_USED_INTERVAL):
             await database_sync_to_async(_touch)(record["token_id"])
         return Caller(
             user_id=record["user_id"],

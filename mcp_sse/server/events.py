@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import caches
-
 from ..conf import mcp_settings
+from ..store import shared_cache
 
 
 def parse_event_id(event_id: str) -> tuple[str, int] | None:
@@ -24,7 +23,7 @@ def parse_event_id(event_id: str) -> tuple[str, int] | None:
 class EventStore:
     @property
     def cache(self) -> Any:
-        return caches[mcp_settings.CACHE_ALIAS]
+        return shared_cache()
 
     def _prefix(self, session_id: str, stream_id: str) -> str:
         return f"mcp_sse:ev:{session_id}:{stream_id}"
@@ -33,26 +32,26 @@ class EventStore:
         """Store event ``seq`` of a stream (``message`` None is the priming event)."""
         ttl = mcp_settings.EVENT_STORE_TTL
         prefix = self._prefix(session_id, stream_id)
-        await self.cache.aset_many({f"{prefix}:{seq}": {"m": message}, f"{prefix}:last": seq}, ttl)
+        await self.cache.set_many({f"{prefix}:{seq}": {"m": message}, f"{prefix}:last": seq}, ttl)
 
     async def mark_finished(self, session_id: str, stream_id: str, seq: int) -> None:
-        await self.cache.aset(f"{self._prefix(session_id, stream_id)}:end", seq, mcp_settings.EVENT_STORE_TTL)
+        await self.cache.set(f"{self._prefix(session_id, stream_id)}:end", seq, mcp_settings.EVENT_STORE_TTL)
 
     async def exists(self, session_id: str, stream_id: str) -> bool:
-        return await self.cache.aget(f"{self._prefix(session_id, stream_id)}:last") is not None
+        return await self.cache.get(f"{self._prefix(session_id, stream_id)}:last") is not None
 
     async def after(
         self, session_id: str, stream_id: str, seq: int
     ) -> tuple[list[tuple[int, dict[str, Any] | None]], bool]:
         """Events after ``seq`` (oldest first) and whether the stream has ended."""
         prefix = self._prefix(session_id, stream_id)
-        head = await self.cache.aget_many([f"{prefix}:last", f"{prefix}:end"])
+        head = await self.cache.get_many([f"{prefix}:last", f"{prefix}:end"])
         last = head.get(f"{prefix}:last")
         if last is None:
             return [], False
         first = max(seq + 1, last - mcp_settings.EVENT_STORE_MAX_EVENTS + 1)
         keys = [f"{prefix}:{n}" for n in range(first, last + 1)]
-        found = await self.cache.aget_many(keys) if keys else {}
+        found = await self.cache.get_many(keys) if keys else {}
         events = [(n, found[f"{prefix}:{n}"]["m"]) for n in range(first, last + 1) if f"{prefix}:{n}" in found]
         return events, f"{prefix}:end" in head
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..notify import BROADCAST_GROUP, broadcast
 from ..protocol import jsonutil
+from ..store import shared_cache
 
 __all__ = ["BROADCAST_GROUP", "broadcast"]
 
@@ -85,11 +86,7 @@ async def route_client_message(session_id: str, message: Any) -> bool:
         token = request_token(request_id)
         # Also noted in the cache: a call that joins its group late (see the transports) still
         # finds out it was cancelled.
-        from django.core.cache import caches
-
-        from ..conf import mcp_settings
-
-        await caches[mcp_settings.CACHE_ALIAS].aset(cancel_key(session_id, token), 1, 300)
+        await shared_cache().set(cancel_key(session_id, token), 1, 300)
         await layer.group_send(
             request_group(session_id, token),
             {"type": "mcp.client.cancel", "token": token, "reason": str(message.params.get("reason") or "")[:500]},

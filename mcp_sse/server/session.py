@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import caches
-
 from ..conf import mcp_settings
+from ..store import shared_cache
 
 
 def new_id() -> str:
@@ -54,7 +53,7 @@ class SessionStore:
 
     @property
     def cache(self) -> Any:
-        return caches[mcp_settings.CACHE_ALIAS]
+        return shared_cache()
 
     async def create(self, principal: str, transport: str, **fields: Any) -> Session:
         session = Session(id=new_id(), principal=principal, transport=transport, **fields)
@@ -64,7 +63,7 @@ class SessionStore:
     async def get(self, session_id: str) -> Session | None:
         if not session_id or len(session_id) > 128:
             return None
-        data = await self.cache.aget(_key(session_id))
+        data = await self.cache.get(_key(session_id))
         if data is None:
             return None
         session = Session(**data)
@@ -75,10 +74,10 @@ class SessionStore:
         return session
 
     async def save(self, session: Session) -> None:
-        await self.cache.aset(_key(session.id), dataclasses.asdict(session), mcp_settings.SESSION_TTL)
+        await self.cache.set(_key(session.id), dataclasses.asdict(session), mcp_settings.SESSION_TTL)
 
     async def delete(self, session_id: str) -> None:
-        await self.cache.adelete(_key(session_id))
+        await self.cache.delete(_key(session_id))
 
 
 sessions = SessionStore()

@@ -6,13 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
-from django.core.cache import caches
-
-from ..conf import mcp_settings
 from ..protocol.jsonrpc import Request, Response
 from ..server.dispatcher import Dispatcher
 from ..server.exchange import Exchange
 from ..server.routing import cancel_key, request_group
+from ..store import shared_cache
 from .base import MCPConsumer
 
 logger = logging.getLogger("mcp_sse")
@@ -83,7 +81,7 @@ class RequestServingConsumer(MCPConsumer):
         if entry.task.done():
             return
         await self.join(request_group(session_id, entry.exchange.token))
-        if await caches[mcp_settings.CACHE_ALIAS].aget(cancel_key(session_id, entry.exchange.token)):
+        if await shared_cache().get(cancel_key(session_id, entry.exchange.token)):
             self.cancel_inflight(entry.exchange.token, "cancelled before the call was reachable")
 
     def cancel_inflight(self, token: str, reason: str) -> None:

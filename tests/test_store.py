@@ -1,0 +1,70 @@
+"""The shared-cache store: same entries as Django's cache API, without thread hops."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from mcp_sse.store import RedisStore, SyncStore, ThreadStore, shared_cache
+from tests.conftest import REDIS_URL
+from tests.live import IN_CI, redis_available
+
+
+def redis_caches() -> dict[str, Any]:
+    if not redis_available(REDIS_URL):
+        if IN_CI:
+            pytest.fail(f"Redis is required under CI but not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"store-test-{uuid.uuid4().hex[:8]}",
+        }
+    }
+
+
+CONFIGS = {
+    "locmem": lambda: {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "store-test"}},
+    "redis": redis_caches,
+}
+
+
+@pytest.mark.parametrize("backend", ["locmem", "redis"])
+async def test_store_and_django_cache_share_entries(backend: str) -> None:
+    with override_settings(CACHES=CONFIGS[backend]()):
+        store = shared_cache()
+        assert isinstance(store, SyncStore if backend == "locmem" else RedisStore)
+        assert shared_cache() is store  # one per process and configuration
+        django_cache = caches["default"]
+        await store.set("a", {"x": [1, 2]}, 60)
+        assert django_cache.get("a") == {"x": [1, 2]}
+        django_cache.set("b", 7, 60)
+        assert await store.get("b") == 7
+        assert await store.get("missing", "default") == "default"
+        assert await store.add("a", "other", 60) is False
+        assert await store.add("c", "new", 60) is True
+        assert await store.get_many(["a", "b", "c", "missing"]) == {"a": {"x": [1, 2]}, "b": 7, "c": "new"}
+        await store.set_many({"d": 1, "e": "two"}, 60)
+        assert django_cache.get_many(["d", "e"]) == {"d": 1, "e": "two"}
+        assert await store.incr("b") == 8
+        assert await store.incr("b", -2) == 6
+        with pytest.raises(ValueError):
+            await store.incr("never-set")
+        assert await store.touch("a", 120) is True
+        await store.delete("a")
+        assert django_cache.get("a") is None
+
+
+async def test_other_backends_use_djangos_async_api() -> None:
+    config = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/tmp/mcp-store-test"}}
+    with override_settings(CACHES=config):
+        store = shared_cache()
+        assert isinstance(store, ThreadStore)
+        await store.set("k", "v", 60)
+        assert await store.get("k") == "v"
+        await store.delete("k")
