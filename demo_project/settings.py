@@ -5,6 +5,7 @@ Environment:
   ``postgres://user@host:port/name``.
 - REDIS_URL: when set, the channels-redis layer and a Redis cache (several workers);
   unset, the in-memory layer and LocMem cache (one process).
+- MCP_CALL_LOG=0: no call log (``CALL_RECORDER = None``), for benchmarks.
 """
 
 from __future__ import annotations
@@ -103,7 +104,10 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # LocMem keeps 300 entries by default and then evicts: sessions would vanish with their streams.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 200_000}}
+    }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LANGUAGE_CODE = "en-us"
@@ -125,6 +129,9 @@ MCP_SSE = {
     else None,
     "KEEPALIVE_INTERVAL": float(os.environ.get("MCP_KEEPALIVE_INTERVAL", "15")),
 }
+if os.environ.get("MCP_CALL_LOG") == "0":
+    # Benchmarks compare call logging on and off.
+    MCP_SSE["CALL_RECORDER"] = None
 
 LOGGING = {
     "version": 1,

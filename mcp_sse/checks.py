@@ -99,6 +99,23 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return problems
 
 
+@register(Tags.caches)
+def check_cache_size(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    config = getattr(settings, "CACHES", {}).get(mcp_settings.CACHE_ALIAS, {})
+    if "LocMemCache" in str(config.get("BACKEND", "")):
+        max_entries = int((config.get("OPTIONS") or {}).get("MAX_ENTRIES", 300))
+        if max_entries < 10_000:
+            return [
+                Warning(
+                    f"The {mcp_settings.CACHE_ALIAS!r} LocMem cache keeps only {max_entries} entries.",
+                    hint="Sessions and event logs live there; once full, LocMem evicts them and open streams "
+                    "end. Set OPTIONS['MAX_ENTRIES'] (e.g. 200000) or use Redis.",
+                    id="mcp_sse.W011",
+                )
+            ]
+    return []
+
+
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     unknown = mcp_settings.unknown_keys()

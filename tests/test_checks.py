@@ -63,3 +63,9 @@ def test_deployment_traps() -> None:
 def test_unknown_settings_warn() -> None:
     with override_settings(MCP_SSE={"PAGE_SIZ": 5}):
         assert [e.id for e in checks.check_settings()] == ["mcp_sse.W010"]
+
+
+def test_small_locmem_cache_warns() -> None:
+    with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
+        assert [e.id for e in checks.check_cache_size()] == ["mcp_sse.W011"]
+    assert checks.check_cache_size() == []  # the demo raises MAX_ENTRIES
