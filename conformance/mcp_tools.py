@@ -11,7 +11,8 @@ import wave
 from typing import Any
 
 from mcp_sse import tools
-from mcp_sse.notify import anotify_resource_updated
+from mcp_sse.notify import anotify_list_changed, anotify_resource_updated
+from mcp_sse.registry.base import default_registry
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
@@ -229,7 +230,8 @@ JSON_SCHEMA_2020_12 = {
         },
         "kind": {"type": "string", "enum": ["person", "company"]},
     },
-    "allOf": [{"required": ["name"]}],
+    # allOf with a nested anyOf: 2026's json-schema-2020-12 checks composition is served as is.
+    "allOf": [{"required": ["name"]}, {"anyOf": [{"required": ["name"]}, {"required": ["contact"]}]}],
     "if": {"properties": {"kind": {"const": "company"}}, "required": ["kind"]},
     "then": {"required": ["address"]},
     "else": {},
@@ -313,3 +315,193 @@ def test_prompt_with_embedded_resource(resourceUri: str) -> list[Any]:
 def test_prompt_with_image() -> list[Any]:
     """A prompt with an image."""
     return [tools.Image(PNG_1PX, "image/png"), "Please analyze the image above."]
+
+
+# -- 2026-07-28 (stateless wire) ------------------------------------------------------------
+# The input_required fixtures are ordinary tools: in 2025 sessions ctx.elicit()/sample()/
+# list_roots() are server-to-client requests; in 2026 they become MRTR inputRequests under the
+# given keys, and the tool runs again from the top when the client retries with the answers.
+
+NAME_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+def _sampled_text(reply: dict[str, Any]) -> str:
+    content = reply.get("content")
+    if isinstance(content, list):
+        content = content[0] if content else {}
+    return str(content.get("text", "")) if isinstance(content, dict) else ""
+
+
+@tools.tool
+async def test_missing_capability(ctx: tools.Context) -> str:
+    """Needs the client's sampling capability; without it the request fails with -32021."""
+    reply = await ctx.sample("Say hello.", max_tokens=20, key="greeting")
+    return f"sampled: {_sampled_text(reply)}"
+
+
+@tools.tool
+async def test_input_required_result_elicitation(ctx: tools.Context) -> str:
+    """Asks the user's name (elicitation), then greets them."""
+    answer = await ctx.elicit("What is your name?", NAME_SCHEMA, key="user_name")
+    name = (answer.get("content") or {}).get("name", "") if answer.get("action") == "accept" else ""
+    return f"Hello, {name or 'stranger'}!"
+
+
+@tools.tool
+async def test_input_required_result_sampling(ctx: tools.Context) -> str:
+    """Asks the client's model a question (sampling) and returns its answer."""
+    reply = await ctx.sample("What is the capital of France?", max_tokens=100, key="capital_question")
+    return f"The model said: {_sampled_text(reply)}"
+
+
+@tools.tool
+async def test_input_required_result_list_roots(ctx: tools.Context) -> str:
+    """Asks for the client's roots and lists them."""
+    roots = await ctx.list_roots(key="client_roots")
+    return "Client roots: " + (", ".join(str(r.get("uri")) for r in roots) or "(none)")
+
+
+@tools.tool
+async def test_input_required_result_request_state(ctx: tools.Context) -> str:
+    """Keeps state across the round trip (ctx.request_state) and checks it came back intact."""
+    ctx.request_state.setdefault("issued", "confirm-round")
+    answer = await ctx.elicit(
+        "Please confirm",
+        {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+        key="confirm",
+    )
+    state_ok = ctx.request_state.get("issued") == "confirm-round"
+    confirmed = (answer.get("content") or {}).get("ok")
+    return f"{'state-ok' if state_ok else 'state-missing'}: confirmed={confirmed}"
+
+
+@tools.tool
+async def test_input_required_result_multiple_inputs(ctx: tools.Context) -> str:
+    """Asks three things at once: a name (elicitation), a greeting (sampling) and the roots."""
+    answer, reply, roots = await asyncio.gather(
+        ctx.elicit("What is your name?", NAME_SCHEMA, key="user_name"),
+        ctx.sample("Generate a greeting", max_tokens=50, key="greeting"),
+        ctx.list_roots(key="client_roots"),
+    )
+    name = (answer.get("content") or {}).get("name", "")
+    return f"{_sampled_text(reply)} {name} (roots: {len(roots)})"
+
+
+@tools.tool
+async def test_input_required_result_multi_round(ctx: tools.Context) -> str:
+    """Two questions in two rounds; the second depends on the first."""
+    first = await ctx.elicit("Step 1: What is your name?", NAME_SCHEMA, key="step1")
+    name = (first.get("content") or {}).get("name", "")
+    ctx.request_state["name"] = name
+    second = await ctx.elicit(
+        f"Step 2: What is your favorite color, {name}?",
+        {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]},
+        key="step2",
+    )
+    color = (second.get("content") or {}).get("color", "")
+    return f"{ctx.request_state.get('name')} likes {color}"
+
+
+@tools.tool
+async def test_input_required_result_tampered_state(ctx: tools.Context) -> str:
+    """Issues a signed requestState; a tampered echo is rejected before this runs again."""
+    answer = await ctx.elicit(
+        "Please confirm",
+        {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+        key="confirm",
+    )
+    return f"confirmed={(answer.get('content') or {}).get('ok')}"
+
+
+@tools.tool
+async def test_input_required_result_capabilities(ctx: tools.Context) -> str:
+    """Asks only what the client declared it can answer (elicitation and/or sampling)."""
+    declared = ctx.request_info.client_capabilities or {}
+    questions = []
+    if "elicitation" in declared:
+        questions.append(ctx.elicit("What is your name?", NAME_SCHEMA, key="user_name"))
+    if "sampling" in declared:
+        questions.append(ctx.sample("Say hello", max_tokens=20, key="greeting"))
+    if not questions:
+        return "The client declared neither elicitation nor sampling"
+    answers = await asyncio.gather(*questions)
+    return f"Received {len(answers)} answer(s)"
+
+
+@tools.tool
+async def test_streaming_elicitation(ctx: tools.Context) -> str:
+    """Reports progress, then asks a question: the stream carries only notifications and the result."""
+    await ctx.report_progress(0, 1, "about to ask")
+    answer = await ctx.elicit("Continue?", {"type": "object", "properties": {"ok": {"type": "boolean"}}}, key="go_on")
+    return f"action={answer.get('action')}"
+
+
+@tools.tool
+async def test_logging_tool(ctx: tools.Context) -> str:
+    """Logs at info level; the messages reach only requests that set a log level."""
+    for text in ("logging tool started", "logging tool working", "logging tool done"):
+        await ctx.info(text)
+    return "Logging tool finished"
+
+
+@tools.tool(
+    input_schema={
+        "type": "object",
+        "properties": {
+            "region": {"type": "string", "description": "Region to run in", "x-mcp-header": "Region"},
+        },
+        "required": ["region"],
+        "additionalProperties": False,
+    }
+)
+def test_x_mcp_header(region: str) -> str:
+    """Echoes its region argument, which clients mirror in the Mcp-Param-Region header."""
+    return f"region={region}"
+
+
+def _dynamic_tool() -> str:
+    """Exists only between two calls of test_trigger_tool_change."""
+    return "dynamic tool"
+
+
+def _dynamic_prompt() -> str:
+    """Exists only between two calls of test_trigger_prompt_change."""
+    return "This prompt was added at run time."
+
+
+@tools.tool
+async def test_trigger_tool_change() -> str:
+    """Adds test_dynamic_tool to the tool list (or removes it) and notifies listeners."""
+    if "test_dynamic_tool" in default_registry.tools:
+        default_registry.remove_tool("test_dynamic_tool")
+        change = "removed"
+    else:
+        tools.tool(_dynamic_tool, name="test_dynamic_tool")
+        change = "added"
+    await anotify_list_changed("tools")
+    return f"test_dynamic_tool {change}"
+
+
+@tools.tool
+async def test_trigger_prompt_change() -> str:
+    """Adds test_dynamic_prompt to the prompt list (or removes it) and notifies listeners."""
+    if "test_dynamic_prompt" in default_registry.prompts:
+        default_registry.remove_prompt("test_dynamic_prompt")
+        change = "removed"
+    else:
+        tools.prompt(_dynamic_prompt, name="test_dynamic_prompt")
+        change = "added"
+    await anotify_list_changed("prompts")
+    return f"test_dynamic_prompt {change}"
+
+
+@tools.prompt
+async def test_input_required_result_prompt(ctx: tools.Context) -> str:
+    """A prompt that first asks the user which context to use."""
+    answer = await ctx.elicit(
+        "What context should the prompt use?",
+        {"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]},
+        key="user_context",
+    )
+    context = (answer.get("content") or {}).get("context", "")
+    return f"Use this context: {context}"

@@ -67,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     # 2026-07-28 caching hints on list/read results.
     "CACHE_TTL_MS": 0,
     "CACHE_SCOPE": "private",
+    # Seconds a 2026-07-28 input_required requestState stays valid (it is HMAC-signed).
+    "REQUEST_STATE_TTL": 600,
 }
 
 # Settings holding dotted import paths, resolved on access.

@@ -100,6 +100,10 @@ class Context:
         self._link = link
         self._cancelled = threading.Event()
         self._last_progress: float | None = None
+        # Whatever the tool wants to keep between input_required rounds (2026-07-28): the
+        # server signs it into requestState and hands it back on the retry. Per call otherwise.
+        shared = getattr(link, "request_state", None)
+        self.request_state: dict[str, Any] = shared if isinstance(shared, dict) else {}
 
     # -- who and what -------------------------------------------------------------------
     @property
@@ -224,6 +228,7 @@ class SyncContext:
         self._context = context
         self.caller = context.caller
         self.request_info = context.request_info
+        self.request_state = context.request_state
 
     def _blocking(self, func: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         return async_to_sync(func)

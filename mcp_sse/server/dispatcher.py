@@ -27,6 +27,7 @@ from ..protocol.errors import INVALID_PARAMS, MCPError
 from ..protocol.jsonrpc import Notification, Request, Response, error_message, result_message
 from ..registry.base import Registry, Tool, default_registry
 from .exchange import ClientRequestError, Exchange
+from .modern import InputRequired
 from .session import sessions
 
 logger = logging.getLogger("mcp_sse")
@@ -194,6 +195,9 @@ class Dispatcher:
             try:
                 result = await tool.call(arguments, ctx)
             except (MCPError, asyncio.CancelledError):
+                raise
+            except InputRequired as signal:
+                result = signal.summary()  # 2026 MRTR round: logged as asked, not as failed
                 raise
             except ClientRequestError as exc:
                 result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}

@@ -180,7 +180,20 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         body = await self.read_body()
         messages, batch = parse_body(body)
         first = messages[0]
-        if isinstance(first, Request | Notification) and not batch and versions.is_modern_request(first.params):
+        # 2026-07-28 requests carry their version in _meta; one lacking _meta is still modern when
+        # it names a modern MCP-Protocol-Version outside any session (it then fails validation).
+        if (
+            isinstance(first, Request | Notification)
+            and not batch
+            and (
+                versions.is_modern_request(first.params)
+                or (
+                    first.method != "initialize"
+                    and not self.headers.get("mcp-session-id")
+                    and self.headers.get("mcp-protocol-version", "").strip() in versions.MODERN_VERSIONS
+                )
+            )
+        ):
             from .stateless import serve_stateless
 
             await serve_stateless(self, caller, first)

@@ -1,0 +1,49 @@
+"""The official MCP conformance suite against a live Daphne server, stateless 2026-07-28 wire."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conformance_runner import failure_details, run_suite
+from tests.live import LiveServer
+
+pytestmark = [pytest.mark.live, pytest.mark.conformance]
+
+REVISION = "2026-07-28"
+# Run (and reported) with --requirements but not scored for the revision.
+NOT_SCORED_PREFIXES = ("tasks-",)
+NOT_SCORED = ("json-schema-2020-12", "http-header-validation", "http-custom-header-server-validation")
+
+
+def suite_url(server: LiveServer) -> str:
+    # The DNS-rebinding scenario needs a localhost URL.
+    return server.mcp_url.replace("127.0.0.1", "localhost")
+
+
+def test_requirements_2026_07_28_all_scored_scenarios_pass(daphne_server: LiveServer, tmp_path: Path) -> None:
+    run = run_suite(suite_url(daphne_server), tmp_path, "--requirements", REVISION)
+    print(run.summary)
+    scored = {
+        name: counts
+        for name, counts in run.passed.items()
+        if name not in NOT_SCORED and not name.startswith(NOT_SCORED_PREFIXES)
+    }
+    failed = [name for name, (_, failures) in scored.items() if failures]
+    details = "\n".join(failure_details(tmp_path, name) for name in failed)
+    assert not failed, f"failed scenarios: {failed}\n{details}"
+    assert len(scored) == 37, f"expected the 37 scored scenarios, saw {len(scored)}: {sorted(scored)}"
+    assert run.returncode == 0, run.output[-3000:]
+
+
+@pytest.mark.parametrize("scenario", NOT_SCORED)
+def test_unscored_2026_scenarios_pass(daphne_server: LiveServer, tmp_path: Path, scenario: str) -> None:
+    run = run_suite(suite_url(daphne_server), tmp_path, "--scenario", scenario, "--spec-version", REVISION)
+    print(run.output[-2500:])
+    assert run.returncode == 0, failure_details(tmp_path, scenario) or run.output[-3000:]
+    assert "0 failed" in run.output and "Passed:" in run.output
+    if scenario == "json-schema-2020-12":
+        # Alone it defaults to 2025-11-25; make sure the 2026 checks (SEP-2106) really ran.
+        checks = "".join(path.read_text() for path in tmp_path.glob(f"server-{scenario}-*/checks.json"))
+        assert f'"targetProtocolVersion": "{REVISION}"' in checks
