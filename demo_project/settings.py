@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -88,6 +89,8 @@ def _database(url: str | None) -> dict[str, object]:
 DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}
 
 REDIS_URL = os.environ.get("REDIS_URL")
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -103,7 +106,8 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process: mcp_sse's in-memory layer (Channels' own slows down as streams accumulate).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "mcp_sse.layers.InMemoryChannelLayer"}}
     # LocMem keeps 300 entries by default and then evicts: sessions would vanish with their streams.
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 200_000}}
