@@ -42,8 +42,9 @@ pytest: setup node browser
 
 test: setup node browser lint typecheck importlint pytest
 
+# Load benchmarks (about 8 minutes; see benchmarks/README.md): make bench BENCH_ARGS="--quick"
 bench: setup
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -111,6 +111,26 @@ async def summarize(ctx: tools.Context, text: str) -> str:
     return f"Summary: {content.get('text', '')}"
 
 
+@tools.tool(annotations={"readOnlyHint": True})
+async def bench_progress(
+    ctx: tools.Context,
+    count: Annotated[int, Field(ge=1, le=1000)] = 10,
+    interval: Annotated[float, Field(ge=0, le=1)] = 0.01,
+) -> str:
+    """Benchmark helper: report progress ``count`` times; each message is its emission time.
+
+    The message holds ``time.time()`` taken just before the notification is sent, so a client on
+    the same machine measures emission-to-receipt delay (see benchmarks/).
+    """
+    import time
+
+    for index in range(count):
+        if interval:
+            await asyncio.sleep(interval)
+        await ctx.report_progress(index + 1, count, f"{time.time():.6f}")
+    return f"sent {count} progress notifications"
+
+
 @tools.tool(annotations={"readOnlyHint": True, "openWorldHint": False})
 def lookup_account(account: str, api_key: str) -> dict[str, str]:
     """Look up a (made-up) account; ``api_key`` shows how secrets are redacted in the call log.

@@ -1,0 +1,1 @@
+"""Load benchmarks of mcp_sse: see benchmarks/README.md (``make bench``)."""
