@@ -60,7 +60,11 @@ def invalidate_visibility() -> None:
     caches[mcp_settings.CACHE_ALIAS].delete(VISIBILITY_KEY)
 
 
-def is_visible(rules: dict[str, Any], caller: Caller, kind: str, name: str) -> bool:
+def is_visible(rules: dict[str, Any], caller: Caller, kind: str, name: str, *, permission: str | None = None) -> bool:
+    """Whether ``caller`` may see (and so use) an entry. ``permission`` is the Django permission
+    a model-backed tool needs: a tool the user could never run is not listed either."""
+    if permission is not None and not caller.has_perm(permission):
+        return False
     key = f"{kind}:{name}"
     if key in rules["hidden_set"]:
         return False

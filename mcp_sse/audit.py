@@ -88,9 +88,15 @@ class DatabaseCallRecorder(CallRecorder):
             self._task = loop.create_task(self._flush_soon(0 if full else self.FLUSH_DELAY))
 
     async def _flush_soon(self, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        await self.flush()
+        # Keep going until the buffer is empty: entries recorded while a batch is being written
+        # (after it was taken) must not wait for some later call to schedule another flush.
+        while True:
+            if delay:
+                await asyncio.sleep(delay)
+            await self.flush()
+            with self._lock:
+                if not self._buffer:
+                    return
 
     async def flush(self) -> None:
         await database_sync_to_async(self._write_now)()

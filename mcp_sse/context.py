@@ -61,6 +61,13 @@ class Caller:
     def is_authenticated(self) -> bool:
         return self.user_id is not None
 
+    def has_perm(self, permission: str) -> bool:
+        """Django permission check from what authentication resolved (no query)."""
+        if self.is_superuser:
+            return True
+        perms = self.extra.get("perms") or ()
+        return permission in perms
+
     async def aget_user(self) -> Any:
         """The Django user object (``AnonymousUser`` when unauthenticated), fetched on demand."""
         from django.contrib.auth import get_user_model

@@ -116,6 +116,7 @@ class CallLog(models.Model):
         DENIED = "denied", "denied"
         CANCELLED = "cancelled", "cancelled"
         TIMED_OUT = "timed_out", "timed out"
+        INPUT_REQUIRED = "input_required", "input required"
 
     when = models.DateTimeField(default=timezone.now, db_index=True)
     method = models.CharField(max_length=64, default="tools/call")

@@ -160,6 +160,19 @@ def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
         forget_tokens(list(AccessToken.objects.filter(user_id__in=user_ids).values_list("digest", flat=True)))
 
 
+def _group_permissions_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A group's permissions changed: forget the tokens of its members."""
+    from django.contrib.auth.models import Group
+
+    from .models import AccessToken
+
+    if kwargs.get("action", "post_").startswith("pre_"):
+        return
+    groups = [instance.pk] if isinstance(instance, Group) else list(kwargs.get("pk_set") or [])
+    digests = AccessToken.objects.filter(user__groups__in=groups).values_list("digest", flat=True)
+    forget_tokens(list(digests))
+
+
 def connect_signals() -> None:
     from .models import AccessToken, Tool
 
@@ -174,6 +187,15 @@ def connect_signals() -> None:
     groups = getattr(user_model, "groups", None)
     if groups is not None:
         m2m_changed.connect(_user_changed, sender=groups.through, dispatch_uid="mcp_sse.user_groups")
+    # Permissions are cached with tokens too (model tools are listed only to users who may run them).
+    user_permissions = getattr(user_model, "user_permissions", None)
+    if user_permissions is not None:
+        m2m_changed.connect(_user_changed, sender=user_permissions.through, dispatch_uid="mcp_sse.user_perms")
+    from django.contrib.auth.models import Group
+
+    m2m_changed.connect(
+        _group_permissions_changed, sender=Group.permissions.through, dispatch_uid="mcp_sse.group_perms"
+    )
     m2m_changed.connect(
         lambda sender, instance, **kw: _token_changed(sender, instance) if isinstance(instance, AccessToken) else None,
         sender=AccessToken.allowed_tools.through,

@@ -245,3 +245,43 @@ async def test_invalid_arguments_name_the_field(daphne_server: LiveServer, peopl
         for name, arguments, field in cases:
             message = await call_error(client, name, arguments)
             assert message.startswith("Invalid arguments") and f"- {field}:" in message, (name, arguments, message)
+
+
+async def test_tools_list_shows_only_what_the_user_may_run(
+    daphne_server: LiveServer, people: People, live_db: LiveDatabase
+) -> None:
+    """Model tools are listed only to users holding their permission (calling one anyway is a
+    tool error naming the permission, see above); superusers see all."""
+    async with connect(daphne_server, people.reader) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert {"book_list", "book_get", "author_list", "author_get"} <= names
+    assert not names & {"book_create", "book_update", "book_delete", "author_create", "loan_list"}
+    assert "echo" in names  # function tools need no model permission
+    async with connect(daphne_server, people.admin) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert {"book_create", "book_update", "book_delete", "loan_list"} <= names
+
+
+async def test_a_granted_permission_lists_the_tool_at_once(
+    redis_url: str, server_factory: Any, live_db: LiveDatabase
+) -> None:
+    """Permissions are cached with the token; granting one (in another process sharing the Redis
+    cache, as the admin on another worker would) forgets the cached token right away."""
+    server = server_factory(redis_url=redis_url, redis_prefix=uuid.uuid4().hex[:8])
+    username = f"mt-grant-{uuid.uuid4().hex[:8]}"
+    live_db.create_user(username, perms=("demo_library.view_book",))
+    token = live_db.create_token(username)
+    async with connect(server, token) as client:
+        assert "book_create" not in {t.name for t in (await client.list_tools()).tools}
+    live_db.manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.contrib.auth import get_user_model\n"
+        "from django.contrib.auth.models import Permission\n"
+        f"u = get_user_model().objects.get(username={username!r})\n"
+        "u.user_permissions.add(Permission.objects.get(content_type__app_label='demo_library', codename='add_book'))\n",
+        extra_env=server.redis_env,
+    )
+    async with connect(server, token) as client:
+        assert "book_create" in {t.name for t in (await client.list_tools()).tools}

@@ -67,6 +67,8 @@ def _load(digest: str) -> dict[str, Any] | str:
         return {"revoked": True}
     allowed = list(token.allowed_tools.values_list("name", flat=True))
     groups = list(token.user.groups.values_list("id", flat=True))
+    # Resolved once per token cache period: tools/list hides model tools the user cannot run.
+    perms = sorted(token.user.get_all_permissions())
     return {
         "token_id": token.id,
         "token_name": token.name,
@@ -77,6 +79,7 @@ def _load(digest: str) -> dict[str, Any] | str:
         "rate_limit": token.rate_limit,
         "allowed_tools": allowed or None,
         "groups": groups,
+        "perms": perms,
     }
 
 
@@ -113,5 +116,5 @@ class TokenAuthentication(BaseAuthentication):
             is_superuser=record["is_superuser"],
             allowed_tools=frozenset(record["allowed_tools"]) if record["allowed_tools"] else None,
             rate_limit=record["rate_limit"],
-            extra={"groups": record["groups"]},
+            extra={"groups": record["groups"], "perms": frozenset(record.get("perms") or ())},
         )

@@ -165,7 +165,12 @@ class Dispatcher:
     # -- tools --------------------------------------------------------------------------
     async def visible_tools(self, exchange: Exchange) -> list[Tool]:
         rules = await access.visibility()
-        return [t for t in self.registry.tools.values() if access.is_visible(rules, exchange.caller, t.kind, t.name)]
+        caller = exchange.caller
+        return [
+            t
+            for t in self.registry.tools.values()
+            if access.is_visible(rules, caller, t.kind, t.name, permission=t.required_permission)
+        ]
 
     async def tools_list(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         tools = await self.visible_tools(exchange)
@@ -177,6 +182,8 @@ class Dispatcher:
 
     async def find_tool(self, name: Any, exchange: Exchange) -> Tool:
         tool = self.registry.tools.get(name) if isinstance(name, str) else None
+        # Not passing the tool's model permission here: a caller without it gets a tool error
+        # that names the missing permission (the model tool checks it), not "unknown tool".
         if tool is None or not access.is_visible(await access.visibility(), exchange.caller, tool.kind, tool.name):
             raise errors.invalid_params(f"Unknown tool: {name}")
         return tool
@@ -198,6 +205,7 @@ class Dispatcher:
                 raise
             except InputRequired as signal:
                 result = signal.summary()  # 2026 MRTR round: logged as asked, not as failed
+                outcome = "input_required"
                 raise
             except ClientRequestError as exc:
                 result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,9 @@ from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST
 
 logger = logging.getLogger("mcp_sse")
+
+# Seconds between re-joins of a held stream's channel-layer groups.
+GROUP_RENEW_INTERVAL = 3600.0
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -123,6 +127,7 @@ class MCPConsumer(AsyncConsumer):
         self.channel_layer: Any = get_channel_layer(self.channel_layer_alias)
         self.channel_name = ""
         self._groups: set[str] = set()
+        self._groups_renewed = time.monotonic()
         self._layer_task: asyncio.Task[None] | None = None
         self.response_started = False
         self.response_finished = False
@@ -235,6 +240,7 @@ class MCPConsumer(AsyncConsumer):
                 )
                 if done or self.response_finished:
                     return
+                await self.renew_groups()
                 if await on_idle() is False:
                     return
         finally:
@@ -316,6 +322,16 @@ class MCPConsumer(AsyncConsumer):
             self._layer_task = asyncio.create_task(self._pump_layer())
         await self.channel_layer.group_add(group, self.channel_name)
         self._groups.add(group)
+
+    async def renew_groups(self) -> None:
+        """Re-join our groups now and then: channel layers drop memberships older than their
+        ``group_expiry`` (a day by default), which would silently cut off a long-held stream."""
+        now = time.monotonic()
+        if now - self._groups_renewed < GROUP_RENEW_INTERVAL or self.channel_layer is None:
+            return
+        self._groups_renewed = now
+        for group in list(self._groups):
+            await self.channel_layer.group_add(group, self.channel_name)
 
     async def leave(self, group: str) -> None:
         if self.channel_layer is not None and group in self._groups:

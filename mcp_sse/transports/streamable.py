@@ -318,13 +318,14 @@ class StreamableHTTPConsumer(RequestServingConsumer):
     # -- GET ----------------------------------------------------------------------------
     async def get(self) -> None:
         caller = await self.authenticate()
-        if not _accepts(self.headers.get("accept", ""), "text/event-stream"):
-            raise HTTPError(406, "Not Acceptable: GET needs Accept: text/event-stream")
+        # 2026 has no GET at all: that answer comes before any Accept negotiation.
         if (
             not self.headers.get("mcp-session-id")
             and self.headers.get("mcp-protocol-version") in versions.MODERN_VERSIONS
         ):
             raise HTTPError(405, "Method Not Allowed: 2026-07-28 has no GET stream", headers=ALLOW)
+        if not _accepts(self.headers.get("accept", ""), "text/event-stream"):
+            raise HTTPError(406, "Not Acceptable: GET needs Accept: text/event-stream")
         session = await self.load_session(caller)
         self.session = session
         last_event_id = self.headers.get("last-event-id", "").strip()
