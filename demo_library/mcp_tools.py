@@ -44,13 +44,17 @@ class BookOut(BaseModel):
 
 @tools.tool(title="Search books", annotations={"readOnlyHint": True, "openWorldHint": False})
 def search_books(
+    ctx: tools.SyncContext,
     query: Annotated[str, Field(description="Words to look for in titles and author names", min_length=1)],
     limit: Annotated[int, Field(ge=1, le=50)] = 10,
 ) -> list[BookOut]:
-    """Search the library catalogue."""
+    """Search the library catalogue (and the caller's own books)."""
     from django.db.models import Q
 
-    rows = Book.objects.select_related("author").filter(Q(title__icontains=query) | Q(author__name__icontains=query))
+    from .serializers import visible_books
+
+    books = visible_books(ctx.get_user())  # the same rows the book_* tools show this caller
+    rows = books.filter(Q(title__icontains=query) | Q(author__name__icontains=query))
     return [
         BookOut(id=b.id, title=b.title, author=b.author.name, published=b.published)
         for b in rows.order_by("title")[:limit]

@@ -194,10 +194,15 @@ async def test_queryset_hook_hides_other_users_rows(
     async with connect(daphne_server, people.alice) as alice:
         private = await call_ok(alice, "book_create", {"title": f"Alice diary {people.tag}", "author": author})
         assert (await call_ok(alice, "book_list", {"author": author}))["total"] == 1
+        found = (await alice.call_tool("search_books", {"query": f"diary {people.tag}"})).structured_content
+        assert found is not None and [b["id"] for b in found["result"]] == [private["id"]]
     async with connect(daphne_server, people.bob) as bob:
         assert (await call_ok(bob, "book_list", {"author": author}))["total"] == 0
         assert (await call_ok(bob, "book_list", {"search": f"diary {people.tag}"}))["items"] == []
         assert "Not found" in await call_error(bob, "book_get", {"id": private["id"]})
+        # The demo's function tool search_books applies the same rows as the model tools.
+        searched = (await bob.call_tool("search_books", {"query": f"diary {people.tag}"})).structured_content
+        assert searched == {"result": []}
         assert "Not found" in await call_error(bob, "book_update", {"id": private["id"], "title": "Bob's now"})
         shared = await call_ok(bob, "book_create", {"title": f"Bob notes {people.tag}", "author": author})
         assert (await call_ok(bob, "book_list", {"author": author}))["total"] == 1
