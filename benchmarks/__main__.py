@@ -39,6 +39,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 OURS_APP = "demo_project.asgi:application"
 FASTMCP_APP = "benchmarks.fastmcp_server:app"
 STUB_APP = "benchmarks.stub_server:application"
+GC_FROZEN_APP = "benchmarks.gc_frozen_asgi:application"
 # Benchmark-only dependencies (also the pyproject "bench" extra); never needed by `make test`.
 BENCH_REQUIREMENTS = ["fastmcp>=2.12", "py-spy>=0.4"]
 
@@ -54,6 +55,10 @@ def catalog(redis_url: str) -> dict[str, tuple[ServerSpec, tuple[str, ...]]]:
         (ServerSpec("ours-uvicorn", "ours", "uvicorn", OURS_APP), all_ours),
         (
             ServerSpec("ours-daphne-nolog", "ours", "daphne", OURS_APP, {"MCP_CALL_LOG": "0"}, baseline="ours-daphne"),
+            (HTTP_JSON,),
+        ),
+        (
+            ServerSpec("ours-daphne-gcfreeze", "ours", "daphne", GC_FROZEN_APP, baseline="ours-daphne"),
             (HTTP_JSON,),
         ),
         (
@@ -236,7 +241,7 @@ def machine_info(pinned: bool) -> dict[str, Any]:
         "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3])
         if Path("/proc/loadavg").exists()
         else "",
-        "commit": commit,
+        "commit": commit or os.environ.get("BENCH_COMMIT", ""),
         "packages": package_versions(),
         "uvicorn_loop_http": (
             ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
