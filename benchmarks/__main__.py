@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -351,6 +352,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     json_path.write_text(json.dumps(output, indent=2, default=str))
     (RESULTS / f"bench-{stamp}.txt").write_text(text)
     print(f"\nwritten: {json_path} (and .txt)")
+    if output["skipped"]:
+        print(f"server logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return output
 
 
