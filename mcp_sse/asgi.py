@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
-
-from channels.routing import URLRouter
 
 from .conf import mcp_settings
 
@@ -13,12 +12,20 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
     """An ASGI app that sends the MCP paths to mcp_sse's consumers and the rest to ``django_app``.
 
     Call it after ``get_asgi_application()`` (which sets Django up). Lifespan and websocket
-    scopes pass through to ``django_app`` untouched.
+    scopes pass through to ``django_app`` untouched. The three paths are matched with one dict
+    lookup (a trailing slash is accepted, never redirected).
     """
-    from .routing import mcp_urlpatterns
+    from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
+    from .transports.streamable import StreamableHTTPConsumer
 
     base = "/" + (prefix if prefix is not None else mcp_settings.PATH_PREFIX).strip("/")
-    mcp_router = URLRouter(mcp_urlpatterns(prefix))
+    endpoints: dict[str, Any] = {}
+    for path, consumer in (
+        (base, StreamableHTTPConsumer),
+        (base + "/sse", SSEStreamConsumer),
+        (base + "/messages", SSEMessagesConsumer),
+    ):
+        endpoints[path] = endpoints[path + "/"] = consumer.as_asgi()
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -26,10 +33,14 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
             root = scope.get("root_path", "")
             if root and path.startswith(root):
                 path = path[len(root) :]
-            if path == base or path.startswith(base + "/"):
-                scoped: Any = dict(scope, path=path)
-                await mcp_router(scoped, receive, send)
+            endpoint = endpoints.get(path)
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
                 return
         await django_app(scope, receive, send)
 
+    if mcp_settings.GC_FREEZE:
+        # Everything imported and built so far lives as long as the process: stop rescanning it.
+        gc.collect()
+        gc.freeze()
     return application

@@ -1,9 +1,10 @@
 """The call log: every tool call, resource read and prompt get, recorded off the call path.
 
 The recorder class is the ``CALL_RECORDER`` setting. The default buffers entries in memory and
-writes them in batches from a background task (``bulk_create`` in a worker thread), so a call
-never waits for the database; what is still buffered at shutdown is flushed by an ``atexit``
-hook. A failed write is logged, never raised into a call.
+writes them in batches from a thread of its own (one prepared INSERT run with ``executemany``),
+so a call never waits for the database and never queues behind sync tools; redaction and size
+capping happen there too, off the call path. What is still buffered at shutdown is flushed by
+an ``atexit`` hook. A failed write is logged, never raised into a call.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import atexit
 import logging
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from channels.db import database_sync_to_async
+from django.db import close_old_connections, connections, router, transaction
+from django.utils import timezone
 
 from .conf import mcp_settings
 from .protocol import jsonutil
@@ -25,10 +28,16 @@ logger = logging.getLogger("mcp_sse")
 REDACTED = "[redacted]"
 
 
+def redact_patterns() -> list[re.Pattern[str]]:
+    return mcp_settings.derived(
+        "redact_patterns", lambda: [re.compile(p, re.IGNORECASE) for p in mcp_settings.REDACT_KEYS]
+    )
+
+
 def redact(value: Any, patterns: list[re.Pattern[str]] | None = None) -> Any:
     """Replace values whose key matches a ``REDACT_KEYS`` pattern, at any depth."""
     if patterns is None:
-        patterns = [re.compile(p, re.IGNORECASE) for p in mcp_settings.REDACT_KEYS]
+        patterns = redact_patterns()
     if isinstance(value, dict):
         return {
             k: (REDACTED if any(p.search(str(k)) for p in patterns) else redact(v, patterns)) for k, v in value.items()
@@ -50,8 +59,21 @@ def cap(value: Any) -> Any:
     return {"truncated": True, "preview": text[:limit]}
 
 
+def prepared(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry ready to store: secrets redacted, arguments and result capped in size."""
+    ready = dict(entry)
+    ready["arguments"] = cap(redact(entry.get("arguments") or {}))
+    if entry.get("result") is not None:
+        ready["result"] = cap(redact(entry["result"]))
+    return ready
+
+
 class CallRecorder:
-    """Interface: ``record(entry)`` must return at once and never raise."""
+    """Interface: ``record(entry)`` must return at once and never raise.
+
+    Entries carry the raw arguments and result: pass them through :func:`prepared` before
+    storing them anywhere (it redacts ``REDACT_KEYS`` and caps the size).
+    """
 
     def record(self, entry: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -73,9 +95,11 @@ class DatabaseCallRecorder(CallRecorder):
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-call-log")
         atexit.register(self._flush_at_exit)
 
     def record(self, entry: dict[str, Any]) -> None:
+        entry.setdefault("when", timezone.now())
         with self._lock:
             self._buffer.append(entry)
             full = len(self._buffer) >= self.BATCH_SIZE
@@ -99,21 +123,25 @@ class DatabaseCallRecorder(CallRecorder):
                     return
 
     async def flush(self) -> None:
-        await database_sync_to_async(self._write_now)()
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._write_and_release)
 
     def _take(self) -> list[dict[str, Any]]:
         with self._lock:
             batch, self._buffer = self._buffer, []
         return batch
 
+    def _write_and_release(self) -> None:
+        try:
+            self._write_now()
+        finally:
+            close_old_connections()  # honours CONN_MAX_AGE, like a request would
+
     def _write_now(self) -> None:
         batch = self._take()
         if not batch:
             return
-        from .models import CallLog
-
         try:
-            CallLog.objects.bulk_create([CallLog(**entry) for entry in batch], batch_size=self.BATCH_SIZE)
+            insert_call_logs([prepared(entry) for entry in batch])
         except Exception:
             logger.exception("mcp_sse: could not write %d call log entries", len(batch))
 
@@ -122,6 +150,26 @@ class DatabaseCallRecorder(CallRecorder):
             self._write_now()
         except Exception:  # interpreter shutdown: the DB may be gone already
             logger.exception("mcp_sse: could not flush the call log at exit")
+
+
+def insert_call_logs(entries: list[dict[str, Any]]) -> None:
+    """One INSERT statement run for every entry (``executemany``): no model instances, no SQL
+    compiled per row. Values go through each field's own DB preparation (JSON, dates)."""
+    from .models import CallLog
+
+    connection = connections[router.db_for_write(CallLog)]
+    fields = [f for f in CallLog._meta.concrete_fields if not f.primary_key]
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        connection.ops.quote_name(CallLog._meta.db_table),
+        ", ".join(connection.ops.quote_name(str(f.column)) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    rows = [
+        [f.get_db_prep_save(entry[f.attname] if f.attname in entry else f.get_default(), connection) for f in fields]
+        for entry in entries
+    ]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 _recorder: CallRecorder | None = None

@@ -191,7 +191,9 @@ class FunctionTool(Tool):
             return await self.func(**kwargs)
         if self.context_param:
             kwargs[self.context_param] = SyncContext(ctx)
-        return await database_sync_to_async(self.func)(**kwargs)
+        # A thread pool, not the single thread Django's sync_to_async serialises everything on:
+        # concurrent calls of a sync tool run in parallel threads (each with its own DB connection).
+        return await database_sync_to_async(self.func, thread_sensitive=False)(**kwargs)
 
 
 def _header_params(schema: dict[str, Any]) -> dict[str, str] | None:
@@ -214,7 +216,7 @@ async def call_user_function(func: Callable[..., Any], ctx: Context, kwargs: dic
         return await func(**accepted)
     if ctx_name:
         accepted[ctx_name] = SyncContext(ctx)
-    return await database_sync_to_async(func)(**accepted)
+    return await database_sync_to_async(func, thread_sensitive=False)(**accepted)
 
 
 def _has_var_kw(sig: inspect.Signature) -> bool:

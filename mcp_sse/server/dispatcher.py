@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from .. import access
-from ..audit import cap, get_recorder, redact
+from ..audit import get_recorder
 from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Context
 from ..protocol import errors, versions
@@ -409,8 +409,8 @@ class Dispatcher:
                     "client_version": info.client_version[:100],
                     "remote_addr": info.remote_addr[:64],
                     "request_id": str(info.request_id)[:200],
-                    "arguments": cap(redact(arguments)),
-                    "result": cap(redact(result)) if result is not None else None,
+                    "arguments": arguments,  # redacted and capped by the recorder, off the call path
+                    "result": result,
                     "outcome": outcome,
                     "error": error_text[:4000],
                     "duration_ms": round((time.monotonic() - started) * 1000, 3),

@@ -84,16 +84,28 @@ class HTTPError(Exception):
         return jsonutil.dumps({"jsonrpc": "2.0", "id": self.request_id, "error": error})
 
 
+def allowed_hosts() -> list[str]:
+    """``ALLOWED_HOSTS``, or Django's localhost defaults while ``DEBUG`` is on."""
+
+    def compute() -> list[str]:
+        return list(settings.ALLOWED_HOSTS) or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+
+    return mcp_settings.derived("allowed_hosts", compute)
+
+
 def allowed_origins() -> set[str] | None:
     """Origins allowed to call us; None means any (``ALLOWED_ORIGINS = "*"``)."""
+    return mcp_settings.derived("allowed_origins", _compute_allowed_origins)
+
+
+def _compute_allowed_origins() -> set[str] | None:
     configured = mcp_settings.ALLOWED_ORIGINS
     if configured == "*":
         return None
     if configured is not None:
         return {o.rstrip("/").lower() for o in configured}
     origins = {o.rstrip("/").lower() for o in getattr(settings, "CSRF_TRUSTED_ORIGINS", [])}
-    hosts = list(settings.ALLOWED_HOSTS) or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
-    for host in hosts:
+    for host in allowed_hosts():
         if host == "*":
             continue
         origins.add(f"host:{host.lower()}")
@@ -134,6 +146,7 @@ class MCPConsumer(AsyncConsumer):
         self.disconnected = asyncio.Event()
         self.stream_ended = asyncio.Event()
         self.outliving_work: asyncio.Task[Any] | None = None
+        self._disconnect_watch: asyncio.Task[None] | None = None
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
             await self.serve()
@@ -176,8 +189,7 @@ class MCPConsumer(AsyncConsumer):
         """DNS-rebinding protection: a bad Host gets 421, a foreign Origin 403."""
         host = self.headers.get("host", "")
         domain, _port = split_domain_port(host)
-        allowed_hosts = list(settings.ALLOWED_HOSTS) or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
-        if not domain or not validate_host(domain, allowed_hosts):
+        if not domain or not validate_host(domain, allowed_hosts()):
             raise HTTPError(421, f"Host {host!r} is not allowed (see ALLOWED_HOSTS)")
         origin = self.headers.get("origin")
         if origin and origin != "null" and not origin_allowed(origin):
@@ -249,6 +261,16 @@ class MCPConsumer(AsyncConsumer):
 
     def end_stream(self) -> None:
         self.stream_ended.set()
+
+    def watch_disconnect_in_background(self) -> None:
+        """Start noticing ``http.disconnect`` (sets :attr:`disconnected`) while we stream."""
+        if self._disconnect_watch is None:
+            self._disconnect_watch = asyncio.ensure_future(self.watch_disconnect())
+
+    def stop_disconnect_watch(self) -> None:
+        if self._disconnect_watch is not None:
+            self._disconnect_watch.cancel()
+            self._disconnect_watch = None
 
     async def watch_disconnect(self) -> None:
         """Wait for ``http.disconnect`` (run as a task once the body has been read)."""

@@ -109,7 +109,7 @@ class SSEStreamConsumer(RequestServingConsumer):
             return
         assert isinstance(message, Request)
         if message.method in CONCURRENT_METHODS:
-            task = asyncio.ensure_future(self.serve_request(message))
+            task = asyncio.ensure_future(self.serve_request(message, own_task=True))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         else:
@@ -133,14 +133,14 @@ class SSEStreamConsumer(RequestServingConsumer):
         )
         return Exchange(caller=self.caller, info=info, session=session, emit=self.send_message)
 
-    async def serve_request(self, request: Request) -> None:
+    async def serve_request(self, request: Request, *, own_task: bool = False) -> None:
         if request.method != "initialize" and request.method != "ping":
             # Pick up changes made through other workers (log level, subscriptions).
             fresh = await sessions.get(self.session.id)
             if fresh is not None:
                 self.session = fresh
         exchange = self.exchange_for(request)
-        response = await self.run_request(request, exchange)
+        response = await self.run_request(request, exchange, in_current_task=own_task)
         if exchange.session is not None:
             self.session = exchange.session
         if response is not None:

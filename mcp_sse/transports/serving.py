@@ -25,7 +25,7 @@ dispatcher = Dispatcher()
 class InFlight:
     __slots__ = ("exchange", "task", "timer")
 
-    def __init__(self, exchange: Exchange, task: asyncio.Task[dict[str, Any]]) -> None:
+    def __init__(self, exchange: Exchange, task: asyncio.Task[Any]) -> None:
         self.exchange = exchange
         self.task = task
         self.timer: asyncio.TimerHandle | None = None
@@ -41,12 +41,23 @@ class RequestServingConsumer(MCPConsumer):
     def session_id_for_routing(self) -> str | None:
         raise NotImplementedError
 
-    async def run_request(self, request: Request, exchange: Exchange) -> dict[str, Any] | None:
-        """Serve a request; None when the client cancelled it (no response is sent then)."""
+    async def run_request(
+        self, request: Request, exchange: Exchange, *, in_current_task: bool = False
+    ) -> dict[str, Any] | None:
+        """Serve a request; None when the client cancelled it (no response is sent then).
+
+        ``in_current_task`` runs the dispatcher in the calling task (which the caller owns
+        and which serves nothing else) instead of a task of its own: one task fewer per call.
+        """
         session_id = self.session_id_for_routing()
-        exchange_reachable = self._reachable_for(exchange, session_id)
-        exchange._reachable = exchange_reachable  # join before asking the client anything
-        task = asyncio.ensure_future(dispatcher.handle(request, exchange))
+        exchange._reachable = self._reachable_for(exchange, session_id)  # join before asking the client
+        if in_current_task:
+            task: asyncio.Task[Any] | None = asyncio.current_task()
+            assert task is not None
+            work: Any = dispatcher.handle(request, exchange)
+        else:
+            task = asyncio.ensure_future(dispatcher.handle(request, exchange))
+            work = task
         entry = InFlight(exchange, task)
         self.inflight[exchange.token] = entry
         if session_id and request.method in ("tools/call", "prompts/get", "resources/read"):
@@ -55,10 +66,12 @@ class RequestServingConsumer(MCPConsumer):
                 CANCEL_JOIN_DELAY, lambda: asyncio.ensure_future(self._join_for_cancel(entry, session_id))
             )
         try:
-            return await task
+            return await work
         except asyncio.CancelledError:
-            if task.cancelled() and not self.inflight_cancelled(exchange):
+            if not self.inflight_cancelled(exchange):
                 raise  # we were cancelled ourselves (server shutdown), not by the client
+            if in_current_task:
+                task.uncancel()  # handled: the task goes on to answer
             return None
         finally:
             if entry.timer is not None:

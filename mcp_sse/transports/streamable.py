@@ -64,7 +64,7 @@ class PostStream:
         self.consumer = consumer
         self.session = session
         self.extra_headers = extra_headers
-        self.stream_id = secrets.token_urlsafe(9)
+        self.stream_id = ""  # minted when the response turns into a stream
         self.seq = 0
         self.sse = False
         self.detached = False
@@ -83,6 +83,8 @@ class PostStream:
 
     async def _begin(self) -> None:
         self.sse = True
+        self.stream_id = secrets.token_urlsafe(9)
+        self.consumer.watch_disconnect_in_background()  # only streams care whether the client left
         await self.consumer.start_sse(self.extra_headers)
         if versions.at_least(self.version, versions.V2025_11_25):
             # Priming event: an id and empty data, so the client can resume from the start.
@@ -292,28 +294,28 @@ class StreamableHTTPConsumer(RequestServingConsumer):
 
     async def serve_requests(self, caller: Caller, session: Session, requests: list[Request], batch: bool) -> None:
         stream = PostStream(self, session, [])
-        watcher = asyncio.ensure_future(self.watch_disconnect())
 
         async def run_all() -> None:
-            async def one(request: Request) -> dict[str, Any] | None:
-                exchange = self.exchange_for(caller, session, request, stream)
-                return await self.run_request(request, exchange)
-
             if len(requests) == 1:
-                results = [await one(requests[0])]
+                exchange = self.exchange_for(caller, session, requests[0], stream)
+                results = [await self.run_request(requests[0], exchange, in_current_task=True)]
             else:
-                results = list(await asyncio.gather(*(one(r) for r in requests)))
+                results = list(
+                    await asyncio.gather(
+                        *(self.run_request(r, self.exchange_for(caller, session, r, stream)) for r in requests)
+                    )
+                )
             await stream.finish([r for r in results if r is not None], batch)
 
+        # The work outlives this coroutine if the client goes away mid-stream (a disconnect is
+        # not a cancellation before 2026: its events wait in the store for a resuming GET), so
+        # it is a task of its own that Daphne cancelling us cannot reach.
         work = keep_running(asyncio.ensure_future(run_all()))
         self.outliving_work = work
         try:
-            await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            # The client may have gone: the work goes on (disconnect is not cancellation before
-            # 2026) and its events wait in the store for a resuming GET.
             await asyncio.shield(work)
         finally:
-            watcher.cancel()
+            self.stop_disconnect_watch()
 
     # -- GET ----------------------------------------------------------------------------
     async def get(self) -> None:
