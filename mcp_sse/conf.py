@@ -144,5 +144,5 @@ mcp_settings = MCPSettings()
 
 
 def reload_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("MCP_SSE", "DEBUG", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS"):
+    if setting in ("MCP_SSE", "DEBUG", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "CACHES"):
         mcp_settings.reload()

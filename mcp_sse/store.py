@@ -160,8 +160,13 @@ def shared_cache() -> Store:
     """The store for ``MCP_SSE["CACHE_ALIAS"]``: one per process and cache configuration.
 
     Built on a backend instance of its own: ``caches[alias]`` hands out one instance per
-    thread/async context, which would mean a store (and a Redis client) per request.
+    thread/async context, which would mean a store (and a Redis client) per request. Looked up
+    once per settings generation (``CACHES`` changes clear it, see ``conf.reload_settings``).
     """
+    return mcp_settings.derived("shared_cache", _build_store)
+
+
+def _build_store() -> Store:
     from django.conf import settings
 
     alias = mcp_settings.CACHE_ALIAS
