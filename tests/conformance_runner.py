@@ -29,6 +29,14 @@ class SuiteRun:
         return [name for name, (_, failed) in self.passed.items() if failed]
 
 
+def show(text: str) -> None:
+    """Print past pytest's output capture, so the suite's summary is in every test log."""
+    import sys
+
+    sys.__stdout__.write("\n" + text + "\n")
+    sys.__stdout__.flush()
+
+
 def require_suite() -> None:
     if not CLI.exists():
         if IN_CI:

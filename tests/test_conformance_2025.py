@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance_runner import failure_details, run_suite
+from tests.conformance_runner import failure_details, run_suite, show
 from tests.live import LiveServer
 
 pytestmark = [pytest.mark.live, pytest.mark.conformance]
@@ -16,7 +16,7 @@ EXTRA_SCENARIOS = ("server-sse-polling", "server-session-lifecycle", "json-schem
 
 def test_requirements_2025_11_25_all_scored_scenarios_pass(daphne_server: LiveServer, tmp_path: Path) -> None:
     run = run_suite(daphne_server.mcp_url.replace("127.0.0.1", "localhost"), tmp_path, "--requirements", "2025-11-25")
-    print(run.summary)
+    show(run.summary)
     failed = run.failed_scenarios()
     details = "\n".join(failure_details(tmp_path, name) for name in failed)
     assert not failed, f"failed scenarios: {failed}\n{details}"
@@ -28,6 +28,6 @@ def test_requirements_2025_11_25_all_scored_scenarios_pass(daphne_server: LiveSe
 @pytest.mark.parametrize("scenario", EXTRA_SCENARIOS)
 def test_unscored_2025_scenarios_pass(daphne_server: LiveServer, tmp_path: Path, scenario: str) -> None:
     run = run_suite(daphne_server.mcp_url.replace("127.0.0.1", "localhost"), tmp_path, "--scenario", scenario)
-    print(run.output[-2500:])
+    show(run.output[-2500:])
     assert run.returncode == 0, failure_details(tmp_path, scenario) or run.output[-3000:]
     assert "0 failed" in run.output and "Passed:" in run.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance_runner import failure_details, run_suite
+from tests.conformance_runner import failure_details, run_suite, show
 from tests.live import LiveServer
 
 pytestmark = [pytest.mark.live, pytest.mark.conformance]
@@ -24,7 +24,7 @@ def suite_url(server: LiveServer) -> str:
 
 def test_requirements_2026_07_28_all_scored_scenarios_pass(daphne_server: LiveServer, tmp_path: Path) -> None:
     run = run_suite(suite_url(daphne_server), tmp_path, "--requirements", REVISION)
-    print(run.summary)
+    show(run.summary)
     scored = {
         name: counts
         for name, counts in run.passed.items()
@@ -40,7 +40,7 @@ def test_requirements_2026_07_28_all_scored_scenarios_pass(daphne_server: LiveSe
 @pytest.mark.parametrize("scenario", NOT_SCORED)
 def test_unscored_2026_scenarios_pass(daphne_server: LiveServer, tmp_path: Path, scenario: str) -> None:
     run = run_suite(suite_url(daphne_server), tmp_path, "--scenario", scenario, "--spec-version", REVISION)
-    print(run.output[-2500:])
+    show(run.output[-2500:])
     assert run.returncode == 0, failure_details(tmp_path, scenario) or run.output[-3000:]
     assert "0 failed" in run.output and "Passed:" in run.output
     if scenario == "json-schema-2020-12":
