@@ -29,12 +29,10 @@ class SuiteRun:
         return [name for name, (_, failed) in self.passed.items() if failed]
 
 
-def show(text: str) -> None:
+def show(text: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Print past pytest's output capture, so the suite's summary is in every test log."""
-    import sys
-
-    sys.__stdout__.write("\n" + text + "\n")
-    sys.__stdout__.flush()
+    with capsys.disabled():
+        print("\n" + text)
 
 
 def require_suite() -> None:

@@ -22,9 +22,11 @@ def suite_url(server: LiveServer) -> str:
     return server.mcp_url.replace("127.0.0.1", "localhost")
 
 
-def test_requirements_2026_07_28_all_scored_scenarios_pass(daphne_server: LiveServer, tmp_path: Path) -> None:
+def test_requirements_2026_07_28_all_scored_scenarios_pass(
+    daphne_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = run_suite(suite_url(daphne_server), tmp_path, "--requirements", REVISION)
-    show(run.summary)
+    show(run.summary, capsys)
     scored = {
         name: counts
         for name, counts in run.passed.items()
@@ -38,9 +40,11 @@ def test_requirements_2026_07_28_all_scored_scenarios_pass(daphne_server: LiveSe
 
 
 @pytest.mark.parametrize("scenario", NOT_SCORED)
-def test_unscored_2026_scenarios_pass(daphne_server: LiveServer, tmp_path: Path, scenario: str) -> None:
+def test_unscored_2026_scenarios_pass(
+    daphne_server: LiveServer, tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = run_suite(suite_url(daphne_server), tmp_path, "--scenario", scenario, "--spec-version", REVISION)
-    show(run.output[-2500:])
+    show(run.output[-2500:], capsys)
     assert run.returncode == 0, failure_details(tmp_path, scenario) or run.output[-3000:]
     assert "0 failed" in run.output and "Passed:" in run.output
     if scenario == "json-schema-2020-12":
