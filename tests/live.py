@@ -195,3 +195,22 @@ def start_server(
         process.kill()
         raise RuntimeError(f"{server} did not start:\n{log_path.read_text(errors='replace')}") from None
     return LiveServer(f"http://127.0.0.1:{port}", port, process, log_path, redis_env)
+
+
+async def wait_for_call_log(db: LiveDatabase, marker: str, timeout: float = 15) -> str:
+    """The outcome recorded for the call whose ``text`` argument is ``marker`` (the call log is
+    written in batches off the call path, so poll for it)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    code = (
+        "from mcp_sse.models import CallLog\n"
+        f"row = CallLog.objects.filter(arguments__text={marker!r}).first()\n"
+        "print(row.outcome if row else '')"
+    )
+    while time.monotonic() < deadline:
+        outcome = (await asyncio.to_thread(db.shell, code)).strip()
+        if outcome:
+            return outcome
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no call log entry for {marker}")

@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 
 from tests.conformance_runner import NODE_BIN, NODE_DIR
-from tests.live import IN_CI, ROOT, LiveDatabase, LiveServer
+from tests.live import IN_CI, ROOT, LiveDatabase, LiveServer, wait_for_call_log
 from tests.sse_client import events, next_event
 
 pytestmark = pytest.mark.live
@@ -161,8 +161,6 @@ class TestEdges:
             while (await http.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "ping"})).status_code != 404:
                 assert time.monotonic() < deadline, "the session outlived its stream"
                 await asyncio.sleep(0.1)
-        from tests.test_live_streamable_eras import wait_for_call_log
-
         assert await wait_for_call_log(live_db, marker) == "cancelled"
 
 

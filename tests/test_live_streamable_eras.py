@@ -14,7 +14,7 @@ import mcp.types as types
 import pytest
 from mcp import Client
 
-from tests.live import LiveDatabase, LiveServer
+from tests.live import LiveDatabase, LiveServer, wait_for_call_log
 
 pytestmark = pytest.mark.live
 
@@ -100,18 +100,3 @@ async def test_cancellation_stops_the_tool(daphne_server: LiveServer, live_db: L
     outcome = await wait_for_call_log(live_db, marker)
     assert outcome == "cancelled"
 
-
-async def wait_for_call_log(db: LiveDatabase, marker: str, timeout: float = 15) -> str:
-    """The outcome recorded for the call whose arguments contain ``marker``."""
-    deadline = time.monotonic() + timeout
-    code = (
-        "from mcp_sse.models import CallLog\n"
-        f"row = CallLog.objects.filter(arguments__text={marker!r}).first()\n"
-        "print(row.outcome if row else '')"
-    )
-    while time.monotonic() < deadline:
-        outcome = (await asyncio.to_thread(db.shell, code)).strip()
-        if outcome:
-            return outcome
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no call log entry for {marker}")

@@ -20,7 +20,7 @@ from mcp.client.subscriptions import ToolsListChanged
 
 from mcp_sse.protocol.errors import MCPError
 from mcp_sse.server import modern
-from tests.live import LiveDatabase, LiveServer
+from tests.live import LiveDatabase, LiveServer, wait_for_call_log
 from tests.sse_client import Event, events, next_event
 
 pytestmark = pytest.mark.live
@@ -180,20 +180,6 @@ async def test_sdk_listen_receives_list_changed(daphne_server: LiveServer) -> No
         event = await asyncio.wait_for(anext(aiter(subscription)), 10)
         assert isinstance(event, ToolsListChanged)
 
-
-async def wait_for_call_log(db: LiveDatabase, marker: str, timeout: float = 15) -> str:
-    deadline = time.monotonic() + timeout
-    code = (
-        "from mcp_sse.models import CallLog\n"
-        f"row = CallLog.objects.filter(arguments__text={marker!r}).first()\n"
-        "print(row.outcome if row else '')"
-    )
-    while time.monotonic() < deadline:
-        outcome = (await asyncio.to_thread(db.shell, code)).strip()
-        if outcome:
-            return outcome
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no call log entry for {marker}")
 
 
 # -- raw HTTP: results ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from ..access import RateLimited, check_rate_limit
 from ..auth import AuthenticationFailed, authenticate
 from ..conf import mcp_settings
 from ..context import Caller
@@ -214,6 +215,18 @@ class MCPConsumer(AsyncConsumer):
                 )
             caller = Caller()
         return caller
+
+    async def enforce_rate_limit(self, caller: Caller, request_id: Any = None) -> None:
+        """The token's calls-per-minute limit, shared by all workers: 429 with Retry-After."""
+        try:
+            await check_rate_limit(caller)
+        except RateLimited as exc:
+            raise HTTPError(
+                429,
+                "Too Many Requests: rate limit exceeded",
+                request_id=request_id,
+                headers=[(b"retry-after", str(exc.retry_after).encode())],
+            ) from None
 
     def _challenge(self, error: str, description: str) -> bytes:
         safe = description.replace('"', "'")

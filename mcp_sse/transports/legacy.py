@@ -12,9 +12,8 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from ..access import RateLimited, check_rate_limit
 from ..conf import mcp_settings
-from ..context import Caller, RequestInfo
+from ..context import RequestInfo
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
 from ..protocol.jsonrpc import Notification, Request, Response, parse_message
@@ -178,19 +177,11 @@ class SSEMessagesConsumer(MCPConsumer):
             rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str | int) else None
             raise HTTPError(400, exc.message, code=exc.code, request_id=rid) from None
         if isinstance(message, Request) and message.method in ("tools/call", "resources/read", "prompts/get"):
-            await self.enforce_rate_limit(caller)
+            await self.enforce_rate_limit(caller, message.id)
         if self.channel_layer is None:
             raise HTTPError(503, "No channel layer configured (CHANNEL_LAYERS)", code=-32603)
         await self.channel_layer.group_send(session_group(session.id), {"type": "mcp.sse.post", "message": raw})
         await self.send_response(202, b"Accepted", content_type=b"text/plain; charset=utf-8")
-
-    async def enforce_rate_limit(self, caller: Caller) -> None:
-        try:
-            await check_rate_limit(caller)
-        except RateLimited as exc:
-            raise HTTPError(
-                429, "Too Many Requests: rate limit exceeded", headers=[(b"retry-after", str(exc.retry_after).encode())]
-            ) from None
 
 
 __all__ = ["SSEMessagesConsumer", "SSEStreamConsumer", "keep_running"]

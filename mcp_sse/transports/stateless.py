@@ -17,7 +17,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..access import RateLimited, check_rate_limit
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
@@ -48,15 +47,7 @@ async def serve_stateless(consumer: StreamableHTTPConsumer, caller: Caller, mess
     except modern.Rejected as exc:
         raise HTTPError(exc.status, exc.message, code=exc.code, request_id=request.id, data=exc.data) from None
     if request.method in CALL_METHODS:
-        try:
-            await check_rate_limit(caller)
-        except RateLimited as exc:
-            raise HTTPError(
-                429,
-                "Too Many Requests: rate limit exceeded",
-                request_id=request.id,
-                headers=[(b"retry-after", str(exc.retry_after).encode())],
-            ) from None
+        await consumer.enforce_rate_limit(caller, request.id)
     if request.method == "subscriptions/listen":
         await ListenStream(consumer, caller, request).serve()
         return

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.core.cache import caches
 
-from ..access import RateLimited, check_rate_limit
 from ..conf import mcp_settings
 from ..context import Caller, RequestInfo
 from ..protocol import jsonutil, sse, versions
@@ -231,14 +230,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         self.session = session
         requests = [m for m in messages if isinstance(m, Request)]
         if any(r.method in CALL_METHODS for r in requests):
-            try:
-                await check_rate_limit(caller)
-            except RateLimited as exc:
-                raise HTTPError(
-                    429,
-                    "Too Many Requests: rate limit exceeded",
-                    headers=[(b"retry-after", str(exc.retry_after).encode())],
-                ) from None
+            await self.enforce_rate_limit(caller)
         for message in messages:
             if not isinstance(message, Request) and session is not None:
                 await self.client_message(caller, session, message)
