@@ -39,6 +39,8 @@ from .servers import ROOT, ServerSpec, can_pin, migrate_database, pin_self_to_cl
 RESULTS = Path(__file__).resolve().parent / "results"
 OURS_APP = "demo_project.asgi:application"
 FASTMCP_APP = "benchmarks.fastmcp_server:app"
+# The official MCP Python SDK's own server (the mcp package is in our dev extra).
+SDK_APP = "benchmarks.sdk_server:app"
 STUB_APP = "benchmarks.stub_server:application"
 GC_FROZEN_APP = "benchmarks.gc_frozen_asgi:application"
 # Benchmark-only dependencies (also the pyproject "bench" extra); never needed by `make test`.
@@ -104,6 +106,14 @@ def catalog(redis_url: str) -> dict[str, tuple[ServerSpec, tuple[str, ...]]]:
                 {"BENCH_FASTMCP_MODE": "legacy"},
                 baseline="ours-uvicorn",
             ),
+            (LEGACY,),
+        ),
+        (
+            ServerSpec("sdk-json", "sdk", "uvicorn", SDK_APP, {"BENCH_SDK_MODE": "json"}, baseline="ours-uvicorn"),
+            (HTTP_JSON,),
+        ),
+        (
+            ServerSpec("sdk-legacy", "sdk", "uvicorn", SDK_APP, {"BENCH_SDK_MODE": "legacy"}, baseline="ours-uvicorn"),
             (LEGACY,),
         ),
         (ServerSpec("stub-daphne", "stub", "daphne", STUB_APP, baseline="ours-daphne"), (HTTP_JSON,)),
