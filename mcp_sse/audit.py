@@ -88,10 +88,9 @@ class NullRecorder(CallRecorder):
 
 
 class DatabaseCallRecorder(CallRecorder):
-    BATCH_SIZE = 500
-    # Seconds entries wait to be written together: fewer, larger transactions (and fewer GIL
-    # hand-offs between the writer thread and the event loop) under load.
-    FLUSH_DELAY = 1.0
+    BATCH_SIZE = 200
+    # Seconds entries wait to be written together (1.0 s measured no better, with a worse p99).
+    FLUSH_DELAY = 0.25
 
     def __init__(self) -> None:
         self._buffer: list[dict[str, Any]] = []
