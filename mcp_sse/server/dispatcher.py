@@ -24,7 +24,7 @@ from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Context
 from ..protocol import errors, versions
 from ..protocol.errors import INVALID_PARAMS, MCPError
-from ..protocol.jsonrpc import Notification, Request, Response, error_message, result_message
+from ..protocol.jsonrpc import Notification, Request, error_message, result_message
 from ..registry.base import Registry, Tool, default_registry
 from .exchange import ClientRequestError, Exchange
 from .modern import InputRequired
@@ -425,7 +425,3 @@ def _first_text(result: dict[str, Any]) -> str:
         if isinstance(block, dict) and block.get("type") == "text":
             return str(block.get("text", ""))[:4000]
     return ""
-
-
-def is_response(message: Any) -> bool:
-    return isinstance(message, Response)

@@ -20,7 +20,7 @@ from ..protocol.jsonrpc import Notification, Request, Response, parse_message
 from ..server.exchange import Exchange
 from ..server.routing import BROADCAST_GROUP, request_token, session_group, token_of_server_request
 from ..server.session import Session, sessions
-from .base import HTTPError, MCPConsumer, keep_running
+from .base import HTTPError, MCPConsumer
 from .serving import RequestServingConsumer, dispatcher
 
 # Served in the background so that a long tool call never holds up the stream; everything
@@ -183,5 +183,3 @@ class SSEMessagesConsumer(MCPConsumer):
         await self.channel_layer.group_send(session_group(session.id), {"type": "mcp.sse.post", "message": raw})
         await self.send_response(202, b"Accepted", content_type=b"text/plain; charset=utf-8")
 
-
-__all__ = ["SSEMessagesConsumer", "SSEStreamConsumer", "keep_running"]
