@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 import types
 import typing
@@ -9,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, get_type_hints
 
 from channels.db import database_sync_to_async
+from django.db import close_old_connections
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
@@ -189,11 +192,32 @@ class FunctionTool(Tool):
             if self.context_param:
                 kwargs[self.context_param] = ctx
             return await self.func(**kwargs)
-        if self.context_param:
-            kwargs[self.context_param] = SyncContext(ctx)
         # A thread pool, not the single thread Django's sync_to_async serialises everything on:
         # concurrent calls of a sync tool run in parallel threads (each with its own DB connection).
-        return await database_sync_to_async(self.func, thread_sensitive=False)(**kwargs)
+        if self.context_param:
+            # SyncContext blocks on the event loop through async_to_sync, which needs asgiref's
+            # bookkeeping of the calling loop: the full SyncToAsync path.
+            kwargs[self.context_param] = SyncContext(ctx)
+            return await database_sync_to_async(self.func, thread_sensitive=False)(**kwargs)
+        return await run_in_thread(self.func, kwargs)
+
+
+async def run_in_thread(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run a sync function on the loop's thread pool, with Django's connection hygiene around it.
+
+    Lighter than ``sync_to_async`` (about 30 µs less per call): for functions that never call
+    back into the event loop.
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, _call_in_thread, contextvars.copy_context(), func, kwargs)
+
+
+def _call_in_thread(context: contextvars.Context, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    close_old_connections()  # like a request: no stale or over-age connection in this thread
+    try:
+        return context.run(func, **kwargs)
+    finally:
+        close_old_connections()
 
 
 def _header_params(schema: dict[str, Any]) -> dict[str, str] | None:
@@ -216,7 +240,8 @@ async def call_user_function(func: Callable[..., Any], ctx: Context, kwargs: dic
         return await func(**accepted)
     if ctx_name:
         accepted[ctx_name] = SyncContext(ctx)
-    return await database_sync_to_async(func, thread_sensitive=False)(**accepted)
+        return await database_sync_to_async(func, thread_sensitive=False)(**accepted)
+    return await run_in_thread(func, accepted)
 
 
 def _has_var_kw(sig: inspect.Signature) -> bool:
