@@ -21,6 +21,9 @@ from django.core.cache import caches
 from .conf import mcp_settings
 
 _LOCAL_BACKENDS = ("LocMemCache", "DummyCache")
+# Connections per process to the Redis cache, and seconds an operation may wait for one.
+REDIS_MAX_CONNECTIONS = 100
+REDIS_POOL_TIMEOUT = 20
 
 
 class SyncStore:
@@ -97,7 +100,12 @@ class RedisStore:
         if found is None or found[0] is not loop:
             import redis.asyncio
 
-            found = (loop, redis.asyncio.Redis.from_url(self.url))
+            # A blocking pool: under a burst, operations wait for a free connection instead of
+            # failing with "Too many connections" (redis-py's default pool raises at 100).
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
+            )
+            found = (loop, redis.asyncio.Redis(connection_pool=pool))
             self._clients[id(loop)] = found
         return found[1]
 

@@ -93,9 +93,13 @@ class RequestServingConsumer(MCPConsumer):
     async def _join_for_cancel(self, entry: InFlight, session_id: str) -> None:
         if entry.task.done():
             return
-        await self.join(request_group(session_id, entry.exchange.token))
-        if await shared_cache().get(cancel_key(session_id, entry.exchange.token)):
-            self.cancel_inflight(entry.exchange.token, "cancelled before the call was reachable")
+        try:
+            await self.join(request_group(session_id, entry.exchange.token))
+            if await shared_cache().get(cancel_key(session_id, entry.exchange.token)):
+                self.cancel_inflight(entry.exchange.token, "cancelled before the call was reachable")
+        except Exception:
+            # Fire-and-forget: the call goes on, it just cannot be cancelled from another worker.
+            logger.warning("mcp_sse: could not make a call reachable for cancellation", exc_info=True)
 
     def cancel_inflight(self, token: str, reason: str) -> None:
         entry = self.inflight.get(token)
