@@ -68,3 +68,17 @@ async def test_other_backends_use_djangos_async_api() -> None:
         await store.set("k", "v", 60)
         assert await store.get("k") == "v"
         await store.delete("k")
+
+
+async def test_redis_store_survives_a_burst_beyond_its_pool() -> None:
+    """More concurrent operations than pooled connections wait for one instead of failing."""
+    import asyncio
+
+    from mcp_sse import store as store_module
+
+    with override_settings(CACHES=redis_caches()):
+        store = shared_cache()
+        assert isinstance(store, RedisStore)
+        await store.set("burst", 1, 60)
+        values = await asyncio.gather(*(store.get("burst") for _ in range(store_module.REDIS_MAX_CONNECTIONS * 3)))
+        assert values == [1] * (store_module.REDIS_MAX_CONNECTIONS * 3)
