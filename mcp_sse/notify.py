@@ -14,6 +14,8 @@ from asgiref.sync import async_to_sync
 # Every stream that forwards server-wide notifications (list_changed, resource updates).
 BROADCAST_GROUP = "mcp-bcast"
 LIST_KINDS = ("tools", "resources", "prompts")
+# Broadcast when a token is revoked or deleted: streams opened with it end.
+TOKEN_REVOKED = "mcp.token_revoked"
 
 
 async def broadcast(payload: dict[str, Any]) -> None:
@@ -42,3 +44,17 @@ def notify_list_changed(kind: str = "tools") -> None:
 
 def notify_resource_updated(uri: str) -> None:
     async_to_sync(anotify_resource_updated)(uri)
+
+
+async def anotify_token_revoked(token_id: int) -> None:
+    """End every open stream authenticated with this token, on every worker."""
+    await broadcast({"type": TOKEN_REVOKED, "token_id": token_id})
+
+
+def notify_token_revoked(token_id: int) -> None:
+    async_to_sync(anotify_token_revoked)(token_id)
+
+
+def revokes(message: dict[str, Any], token_id: int | None) -> bool:
+    """Whether a channel-layer message says the token ``token_id`` was revoked."""
+    return token_id is not None and message.get("type") == TOKEN_REVOKED and message.get("token_id") == token_id

@@ -143,6 +143,20 @@ def forget_tokens(digests: list[str]) -> None:
 
 def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     forget_tokens([instance.digest])
+    if getattr(instance, "pk", None) is not None and (
+        kwargs.get("signal") is post_delete or getattr(instance, "revoked", None) is not None
+    ):
+        token_id = instance.pk
+
+        def end_streams() -> None:
+            from .notify import notify_token_revoked
+
+            try:
+                notify_token_revoked(token_id)
+            except Exception:
+                logger.exception("mcp_sse: could not end the streams of a revoked token")
+
+        transaction.on_commit(end_streams)
 
 
 def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:

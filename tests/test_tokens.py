@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -225,3 +226,43 @@ async def test_rate_limit_counts_calls_on_every_process(
         # Only calls count: the session itself keeps working.
         listed = await http.post(a.mcp_url, headers=on_a, json={"jsonrpc": "2.0", "id": 100, "method": "tools/list"})
         assert listed.status_code == 200
+
+
+async def test_revoking_a_token_ends_its_open_streams(
+    redis_url: str, server_factory: Any, live_db: LiveDatabase
+) -> None:
+    """Open streams of a revoked token end at once, on every worker (not only its next request)."""
+    import uuid
+
+    from tests.sse_client import events, next_event
+
+    server = server_factory(redis_url=redis_url, redis_prefix=uuid.uuid4().hex[:8], extra_env={"MCP_REQUIRE_AUTH": "1"})
+    username = f"revoke-streams-{uuid.uuid4().hex[:8]}"
+    live_db.create_user(username)
+    token = live_db.create_token(username, "--name", "to revoke")
+    keep = live_db.create_token(username, "--name", "kept")
+    auth = {"authorization": f"Bearer {token}", "accept": "text/event-stream"}
+    async with httpx.AsyncClient(timeout=15) as http:
+        async with (
+            http.stream("GET", f"{server.url}/mcp/sse", headers=auth) as revoked_stream,
+            http.stream(
+                "GET", f"{server.url}/mcp/sse", headers={**auth, "authorization": f"Bearer {keep}"}
+            ) as kept_stream,
+        ):
+            revoked_reader, kept_reader = events(revoked_stream), events(kept_stream)
+            assert (await next_event(revoked_reader)).event == "endpoint"
+            kept_endpoint = (await next_event(kept_reader)).data
+            live_db.manage(
+                "mcp_token", "revoke", token[:12], extra_env=server.redis_env
+            )  # another process, like the admin on another worker
+            leftovers = await asyncio.wait_for(_drain(revoked_reader), 10)
+            assert leftovers == []  # the stream ended cleanly
+            # The other token's stream is untouched.
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            posted = await http.post(server.url + kept_endpoint, json=ping, headers={"authorization": f"Bearer {keep}"})
+            assert posted.status_code == 202
+            assert (await next_event(kept_reader)).json()["id"] == 1
+
+
+async def _drain(reader: Any) -> list[Any]:
+    return [event async for event in reader]

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote
 
 from ..conf import mcp_settings
 from ..context import RequestInfo
+from ..notify import revokes
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
 from ..protocol.jsonrpc import Notification, Request, Response, parse_message
@@ -90,6 +91,8 @@ class SSEStreamConsumer(RequestServingConsumer):
                 )
         elif kind == "mcp.session.message":
             await self.send_message(message["message"])
+        elif revokes(message, self.caller.token_id):
+            self.end_stream()  # its next POST would be refused anyway
 
     async def client_message(self, raw: Any) -> None:
         message = parse_message(raw)  # validated by the POST already

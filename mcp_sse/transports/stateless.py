@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..conf import mcp_settings
 from ..context import Caller
+from ..notify import revokes
 from ..protocol import jsonutil, sse
 from ..protocol.errors import MCPError
 from ..protocol.jsonrpc import Notification, Request, error_message
@@ -185,7 +186,7 @@ class ListenStream:
                     await layer.group_add(BROADCAST_GROUP, self.channel)
                 continue
             message = getter.result()
-            if message.get("type") == modern.LISTEN_END:
+            if message.get("type") == modern.LISTEN_END or revokes(message, self.caller.token_id):
                 await self._close_gracefully()
                 return
             notification = modern.listen_notification(message, chosen, self.subscription_id)

@@ -11,6 +11,7 @@ from django.core.cache import caches
 
 from ..conf import mcp_settings
 from ..context import Caller, RequestInfo
+from ..notify import revokes
 from ..protocol import jsonutil, sse, versions
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
 from ..protocol.jsonrpc import Message, Notification, Request, Response, parse_message
@@ -152,6 +153,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.session: Session | None = None
         self.stream_session_id: str | None = None
+        self.stream_caller = Caller()
         await super().__call__(scope, receive, send)
 
     def session_id_for_routing(self) -> str | None:
@@ -322,6 +324,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
             raise HTTPError(406, "Not Acceptable: GET needs Accept: text/event-stream")
         session = await self.load_session(caller)
         self.session = session
+        self.stream_caller = caller
         last_event_id = self.headers.get("last-event-id", "").strip()
         if last_event_id:
             await self.resume(session, last_event_id)
@@ -438,6 +441,8 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         elif kind == "mcp.session.message":
             await self.push_get(message["message"])
         elif kind == "mcp.session.closed":
+            self.end_stream()
+        elif revokes(message, self.stream_caller.token_id):
             self.end_stream()
 
     # -- DELETE -------------------------------------------------------------------------
