@@ -399,14 +399,27 @@ class ModelTool(Tool):
     def run_get(
         self, arguments: dict[str, Any], user: Any, ctx: SyncContext | None, errors: list[str]
     ) -> dict[str, Any]:
-        pk = self.pk_value(arguments, errors)
-        if errors:
-            return invalid_arguments(errors)
-        instance = self.find(user, pk)
-        if instance is None:
-            return self.not_found(pk)
+        _pk, instance, problem = self.locate(arguments, user, errors)
+        if problem is not None:
+            return problem
         data = self.options.serializer_class(instance, context=self.serializer_context(user, ctx)).data
         return self.ok(jsonable(data))
+
+    def locate(self, arguments: dict[str, Any], user: Any, errors: list[str]) -> tuple[Any, Any, dict[str, Any] | None]:
+        """(pk, row, None) for the row the arguments name, or (pk, None, error result)."""
+        pk = self.pk_value(arguments, errors)
+        if errors:
+            return pk, None, invalid_arguments(errors)
+        instance = self.find(user, pk)
+        if instance is None:
+            return pk, None, self.not_found(pk)
+        return pk, instance, None
+
+    def validate_and_save(self, serializer: serializers.BaseSerializer[Any], errors: list[str]) -> dict[str, Any]:
+        if not serializer.is_valid() or errors:
+            return invalid_arguments(errors + error_lines(serializer.errors))
+        problem = self.save(serializer)
+        return problem or self.ok(jsonable(serializer.data))
 
     def save(self, serializer: serializers.BaseSerializer[Any]) -> dict[str, Any] | None:
         """Save a validated serializer; a refusal from the serializer or the database becomes
@@ -426,38 +439,26 @@ class ModelTool(Tool):
         self, arguments: dict[str, Any], user: Any, ctx: SyncContext | None, errors: list[str]
     ) -> dict[str, Any]:
         serializer = self.options.serializer_class(data=arguments, context=self.serializer_context(user, ctx))
-        if not serializer.is_valid() or errors:
-            return invalid_arguments(errors + error_lines(serializer.errors))
-        problem = self.save(serializer)
-        return problem or self.ok(jsonable(serializer.data))
+        return self.validate_and_save(serializer, errors)
 
     def run_update(
         self, arguments: dict[str, Any], user: Any, ctx: SyncContext | None, errors: list[str]
     ) -> dict[str, Any]:
-        pk = self.pk_value(arguments, errors)
-        if errors:
-            return invalid_arguments(errors)
-        instance = self.find(user, pk)
-        if instance is None:
-            return self.not_found(pk)
+        _pk, instance, problem = self.locate(arguments, user, errors)
+        if problem is not None:
+            return problem
         changes = {key: value for key, value in arguments.items() if key != self.options.pk_name}
         serializer = self.options.serializer_class(
             instance, data=changes, partial=True, context=self.serializer_context(user, ctx)
         )
-        if not serializer.is_valid() or errors:
-            return invalid_arguments(errors + error_lines(serializer.errors))
-        problem = self.save(serializer)
-        return problem or self.ok(jsonable(serializer.data))
+        return self.validate_and_save(serializer, errors)
 
     def run_delete(
         self, arguments: dict[str, Any], user: Any, ctx: SyncContext | None, errors: list[str]
     ) -> dict[str, Any]:
-        pk = self.pk_value(arguments, errors)
-        if errors:
-            return invalid_arguments(errors)
-        instance = self.find(user, pk)
-        if instance is None:
-            return self.not_found(pk)
+        pk, instance, problem = self.locate(arguments, user, errors)
+        if problem is not None:
+            return problem
         try:
             with transaction.atomic(using=router.db_for_write(self.options.model)):
                 instance.delete()
