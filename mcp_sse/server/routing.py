@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ..notify import BROADCAST_GROUP, broadcast
+from ..notify import BROADCAST_GROUP
 from ..protocol import jsonutil
 from ..store import shared_cache
 
-__all__ = ["BROADCAST_GROUP", "broadcast"]
+__all__ = ["BROADCAST_GROUP"]
 
 
 def request_token(request_id: Any) -> str:

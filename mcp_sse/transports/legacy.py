@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from ..conf import mcp_settings
-from ..context import RequestInfo
 from ..notify import revokes
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
@@ -64,7 +63,6 @@ class SSEStreamConsumer(RequestServingConsumer):
         async def keep_alive() -> bool:
             await self.write(sse.encode_comment("keep-alive"))
             # Keep the session alive while its stream is open (get() refreshes its expiry).
-            self.session.touched = 0
             fresh = await sessions.get(self.session.id)
             if fresh is None:
                 return False
@@ -118,22 +116,8 @@ class SSEStreamConsumer(RequestServingConsumer):
             await self.serve_request(message)
 
     def exchange_for(self, request: Request | None) -> Exchange:
-        params = request.params if request else {}
-        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-        session = self.session
-        info = RequestInfo(
-            request_id=request.id if request else None,
-            method=request.method if request else "",
-            session_id=session.id,
-            protocol_version=session.protocol_version,
-            transport=self.transport_name,
-            client_name=session.client_name,
-            client_version=session.client_version,
-            client_capabilities=session.client_capabilities,
-            remote_addr=self.remote_addr,
-            progress_token=meta.get("progressToken") if meta else None,
-        )
-        return Exchange(caller=self.caller, info=info, session=session, emit=self.send_message)
+        info = self.request_info(request, self.session)
+        return Exchange(caller=self.caller, info=info, session=self.session, emit=self.send_message)
 
     async def serve_request(self, request: Request, *, own_task: bool = False) -> None:
         if request.method != "initialize" and request.method != "ping":

@@ -6,10 +6,12 @@ import asyncio
 import logging
 from typing import Any
 
+from ..context import RequestInfo
 from ..protocol.jsonrpc import Request, Response
 from ..server.dispatcher import Dispatcher
 from ..server.exchange import Exchange
 from ..server.routing import cancel_key, request_group
+from ..server.session import Session
 from ..store import shared_cache
 from .base import MCPConsumer
 
@@ -37,6 +39,23 @@ class RequestServingConsumer(MCPConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.inflight: dict[str, InFlight] = {}
         await super().__call__(scope, receive, send)
+
+    def request_info(self, request: Request | None, session: Session | None) -> RequestInfo:
+        """What a tool's context knows about a request of a handshake-era session."""
+        params = request.params if request else {}
+        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        return RequestInfo(
+            request_id=request.id if request else None,
+            method=request.method if request else "",
+            session_id=session.id if session else None,
+            protocol_version=session.protocol_version if session else "",
+            transport=self.transport_name,
+            client_name=session.client_name if session else "",
+            client_version=session.client_version if session else "",
+            client_capabilities=session.client_capabilities if session else {},
+            remote_addr=self.remote_addr,
+            progress_token=meta.get("progressToken") if meta else None,
+        )
 
     def session_id_for_routing(self) -> str | None:
         raise NotImplementedError

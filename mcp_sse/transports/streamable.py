@@ -10,7 +10,7 @@ from typing import Any
 from django.core.cache import caches
 
 from ..conf import mcp_settings
-from ..context import Caller, RequestInfo
+from ..context import Caller
 from ..notify import revokes
 from ..protocol import jsonutil, sse, versions
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
@@ -60,10 +60,9 @@ class PostStream:
     stream's group only (a disconnect is not a cancellation before 2026).
     """
 
-    def __init__(self, consumer: StreamableHTTPConsumer, session: Session, extra_headers: list[tuple[bytes, bytes]]):
+    def __init__(self, consumer: StreamableHTTPConsumer, session: Session):
         self.consumer = consumer
         self.session = session
-        self.extra_headers = extra_headers
         self.stream_id = ""  # minted when the response turns into a stream
         self.seq = 0
         self.sse = False
@@ -85,7 +84,7 @@ class PostStream:
         self.sse = True
         self.stream_id = secrets.token_urlsafe(9)
         self.consumer.watch_disconnect_in_background()  # only streams care whether the client left
-        await self.consumer.start_sse(self.extra_headers)
+        await self.consumer.start_sse()
         if versions.at_least(self.version, versions.V2025_11_25):
             # Priming event: an id and empty data, so the client can resume from the start.
             self.seq += 1
@@ -134,11 +133,11 @@ class PostStream:
                 self.close_timer.cancel()
             if not self.sse:
                 if not responses:
-                    await self.consumer.start_sse(self.extra_headers)  # cancelled: end quietly
+                    await self.consumer.start_sse()  # cancelled: end quietly
                     await self.consumer.finish_response()
                     return
                 body = jsonutil.dumps(responses if batch else responses[0])
-                await self.consumer.send_response(200, body, self.extra_headers)
+                await self.consumer.send_response(200, body)
                 return
             for index, response in enumerate(responses):
                 await self._push(response, final=index == len(responses) - 1)
@@ -256,20 +255,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
     def exchange_for(
         self, caller: Caller, session: Session | None, request: Request | None, stream: PostStream | None = None
     ) -> Exchange:
-        params = request.params if request else {}
-        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-        info = RequestInfo(
-            request_id=request.id if request else None,
-            method=request.method if request else "",
-            session_id=session.id if session else None,
-            protocol_version=session.protocol_version if session else "",
-            transport=self.transport_name,
-            client_name=session.client_name if session else "",
-            client_version=session.client_version if session else "",
-            client_capabilities=session.client_capabilities if session else {},
-            remote_addr=self.remote_addr,
-            progress_token=meta.get("progressToken") if meta else None,
-        )
+        info = self.request_info(request, session)
         return Exchange(
             caller=caller,
             info=info,
@@ -287,7 +273,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         await self.send_response(200, jsonutil.dumps(response), headers)
 
     async def serve_requests(self, caller: Caller, session: Session, requests: list[Request], batch: bool) -> None:
-        stream = PostStream(self, session, [])
+        stream = PostStream(self, session)
 
         async def run_all() -> None:
             if len(requests) == 1:
