@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +40,15 @@ Handler = Callable[[dict[str, Any], Exchange], Awaitable[dict[str, Any]]]
 LOGGED_METHODS = ("tools/call", "resources/read", "prompts/get")
 
 
+def _listing(key: str, items: list[Any], cursor: Any) -> dict[str, Any]:
+    """One page of a list result: ``{key: [definitions], "nextCursor"?}``."""
+    page, next_cursor = _page(items, cursor)
+    result: dict[str, Any] = {key: [item.definition() for item in page]}
+    if next_cursor:
+        result["nextCursor"] = next_cursor
+    return result
+
+
 def _page(items: list[Any], cursor: Any) -> tuple[list[Any], str | None]:
     """Opaque cursors: base64 of the offset. Invalid cursor -> -32602."""
     size = max(1, int(mcp_settings.PAGE_SIZE))
@@ -52,6 +63,15 @@ def _page(items: list[Any], cursor: Any) -> tuple[list[Any], str | None]:
     end = offset + size
     next_cursor = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[offset:end], next_cursor
+
+
+@dataclass
+class CallOutcome:
+    """What the call log records about one call (filled in while it runs)."""
+
+    outcome: str = "ok"
+    error: str = ""
+    result: Any = None
 
 
 class Dispatcher:
@@ -174,11 +194,7 @@ class Dispatcher:
 
     async def tools_list(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         tools = await self.visible_tools(exchange)
-        page, next_cursor = _page(tools, params.get("cursor"))
-        result: dict[str, Any] = {"tools": [t.definition() for t in page]}
-        if next_cursor:
-            result["nextCursor"] = next_cursor
-        return result
+        return _listing("tools", tools, params.get("cursor"))
 
     async def find_tool(self, name: Any, exchange: Exchange) -> Tool:
         tool = self.registry.tools.get(name) if isinstance(name, str) else None
@@ -193,42 +209,29 @@ class Dispatcher:
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise errors.invalid_params('"arguments" must be an object')
-        started = time.monotonic()
-        outcome, error_text, result = "ok", "", None
-        try:
+        with self.recording("tools/call", str(name), exchange, arguments) as call:
             tool = await self.find_tool(name, exchange)
             ctx = self.context(exchange)
             exchange.context = ctx
             try:
-                result = await tool.call(arguments, ctx)
+                call.result = await tool.call(arguments, ctx)
             except (MCPError, asyncio.CancelledError):
                 raise
             except InputRequired as signal:
-                result = signal.summary()  # 2026 MRTR round: logged as asked, not as failed
-                outcome = "input_required"
+                call.result = signal.summary()  # 2026 MRTR round: logged as asked, not as failed
+                call.outcome = "input_required"
                 raise
             except ClientRequestError as exc:
-                result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+                call.result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
             except Exception as exc:
                 logger.exception("mcp_sse: tool %r failed", name)
                 detail = f": {type(exc).__name__}: {exc}" if settings.DEBUG else ""
-                result = {"content": [{"type": "text", "text": f"Tool {name!r} failed{detail}"}], "isError": True}
-                error_text = f"{type(exc).__name__}: {exc}"
-            if result.get("isError"):
-                outcome = "tool_error"
-                error_text = error_text or _first_text(result)
-            return result
-        except MCPError as exc:
-            outcome = (
-                "denied" if exc.code == INVALID_PARAMS and str(exc).startswith("Unknown tool") else "protocol_error"
-            )
-            error_text = exc.message
-            raise
-        except asyncio.CancelledError:
-            outcome, error_text = "cancelled", "cancelled by the client"
-            raise
-        finally:
-            self.record("tools/call", str(name), exchange, arguments, result, outcome, error_text, started)
+                call.result = {"content": [{"type": "text", "text": f"Tool {name!r} failed{detail}"}], "isError": True}
+                call.error = f"{type(exc).__name__}: {exc}"
+            if call.result.get("isError"):
+                call.outcome = "tool_error"
+                call.error = call.error or _first_text(call.result)
+            return call.result
 
     def context(self, exchange: Exchange) -> Context:
         return Context(exchange.caller, exchange.info, exchange)
@@ -239,11 +242,7 @@ class Dispatcher:
         items = [
             r for r in self.registry.resources.values() if access.is_visible(rules, exchange.caller, "resource", r.uri)
         ]
-        page, next_cursor = _page(items, params.get("cursor"))
-        result: dict[str, Any] = {"resources": [r.definition() for r in page]}
-        if next_cursor:
-            result["nextCursor"] = next_cursor
-        return result
+        return _listing("resources", items, params.get("cursor"))
 
     async def resource_templates_list(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         rules = await access.visibility()
@@ -252,11 +251,7 @@ class Dispatcher:
             for t in self.registry.templates.values()
             if access.is_visible(rules, exchange.caller, "template", t.uri_template)
         ]
-        page, next_cursor = _page(items, params.get("cursor"))
-        result: dict[str, Any] = {"resourceTemplates": [t.definition() for t in page]}
-        if next_cursor:
-            result["nextCursor"] = next_cursor
-        return result
+        return _listing("resourceTemplates", items, params.get("cursor"))
 
     def resource_not_found(self, uri: str, exchange: Exchange) -> MCPError:
         code = INVALID_PARAMS if exchange.modern else errors.RESOURCE_NOT_FOUND
@@ -266,9 +261,7 @@ class Dispatcher:
         uri = params.get("uri")
         if not isinstance(uri, str) or not uri:
             raise errors.invalid_params('resources/read needs a "uri" string')
-        started = time.monotonic()
-        outcome, error_text, result = "ok", "", None
-        try:
+        with self.recording("resources/read", uri, exchange, {"uri": uri}, keep_result=False):
             rules = await access.visibility()
             ctx = self.context(exchange)
             resource = self.registry.resources.get(uri)
@@ -280,16 +273,7 @@ class Dispatcher:
                     raise self.resource_not_found(uri, exchange)
                 template, variables = found
                 contents = await template.read(uri, variables, ctx)  # type: ignore[attr-defined]
-            result = {"contents": contents}
-            return result
-        except MCPError as exc:
-            outcome, error_text = "protocol_error", exc.message
-            raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        finally:
-            self.record("resources/read", uri, exchange, {"uri": uri}, None, outcome, error_text, started)
+            return {"contents": contents}
 
     async def resources_subscribe(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         uri = self._uri(params)
@@ -319,18 +303,12 @@ class Dispatcher:
         items = [
             p for p in self.registry.prompts.values() if access.is_visible(rules, exchange.caller, "prompt", p.name)
         ]
-        page, next_cursor = _page(items, params.get("cursor"))
-        result: dict[str, Any] = {"prompts": [p.definition() for p in page]}
-        if next_cursor:
-            result["nextCursor"] = next_cursor
-        return result
+        return _listing("prompts", items, params.get("cursor"))
 
     async def prompts_get(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         name = params.get("name")
         arguments = params.get("arguments") or {}
-        started = time.monotonic()
-        outcome, error_text = "ok", ""
-        try:
+        with self.recording("prompts/get", str(name), exchange, arguments, keep_result=False):
             prompt = self.registry.prompts.get(name) if isinstance(name, str) else None
             if prompt is None or not access.is_visible(
                 await access.visibility(), exchange.caller, "prompt", prompt.name
@@ -342,14 +320,6 @@ class Dispatcher:
             if missing:
                 raise errors.invalid_params(f"Missing required prompt arguments: {', '.join(missing)}")
             return await prompt.render(arguments, self.context(exchange))  # type: ignore[attr-defined]
-        except MCPError as exc:
-            outcome, error_text = "protocol_error", exc.message
-            raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        finally:
-            self.record("prompts/get", str(name), exchange, arguments, None, outcome, error_text, started)
 
     # -- completion ---------------------------------------------------------------------
     async def complete(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
@@ -383,6 +353,27 @@ class Dispatcher:
         return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
 
     # -- call log -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def recording(
+        self, method: str, name: str, exchange: Exchange, arguments: Any, *, keep_result: bool = True
+    ) -> Iterator[CallOutcome]:
+        """Record a tool call, resource read or prompt get in the call log, however it ends:
+        the block sets ``result``/``outcome``/``error`` as it learns them."""
+        call = CallOutcome()
+        started = time.monotonic()
+        try:
+            yield call
+        except MCPError as exc:
+            unknown_tool = exc.code == INVALID_PARAMS and exc.message.startswith("Unknown tool")
+            call.outcome, call.error = ("denied" if unknown_tool else "protocol_error"), exc.message
+            raise
+        except asyncio.CancelledError:
+            call.outcome, call.error = "cancelled", "cancelled by the client"
+            raise
+        finally:
+            result = call.result if keep_result else None
+            self.record(method, name, exchange, arguments, result, call.outcome, call.error, started)
+
     def record(
         self,
         method: str,
