@@ -95,7 +95,12 @@ async def set_tool_enabled(page: Any, server: LiveServer, name: str, enabled: bo
     if await box.is_checked() != enabled:
         await box.set_checked(enabled)
         await page.click("input[name=_save]")
-        await page.wait_for_selector("ul.messagelist")
+        try:
+            await page.wait_for_selector("ul.messagelist")
+        except Exception:
+            # Say what the admin showed instead (a form error, a 400 page...), to diagnose a flake.
+            body = (await page.inner_text("body"))[:2000]
+            raise AssertionError(f"no confirmation after saving the tool list: {page.url}\n{body}") from None
     await page.goto(f"{server.url}/admin/mcp_sse/tool/?q={name}")
     assert await row.locator("input[name$='-enabled']").is_checked() == enabled
 
