@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import close_old_connections, connections, router, transaction
+from django.db import DatabaseError, close_old_connections, connections, models, router, transaction
 from django.utils import timezone
 
 from .conf import mcp_settings
@@ -28,43 +29,71 @@ logger = logging.getLogger("mcp_sse")
 REDACTED = "[redacted]"
 
 
-def redact_patterns() -> list[re.Pattern[str]]:
-    return mcp_settings.derived(
-        "redact_patterns", lambda: [re.compile(p, re.IGNORECASE) for p in mcp_settings.REDACT_KEYS]
-    )
+class Redactor:
+    """Replaces values whose key matches a ``REDACT_KEYS`` pattern, at any depth.
+
+    The patterns are one alternation, and each key's verdict is remembered: the call log sees
+    the same few keys over and over, so the regex runs about once per distinct key.
+    """
+
+    MEMO_LIMIT = 10_000
+
+    def __init__(self, patterns: list[str]) -> None:
+        joined = "|".join(f"(?:{p})" for p in patterns)
+        self.pattern = re.compile(joined, re.IGNORECASE) if patterns else None
+        self.memo: dict[Any, bool] = {}
+
+    def is_secret(self, key: Any) -> bool:
+        verdict = self.memo.get(key)
+        if verdict is None:
+            verdict = self.pattern is not None and self.pattern.search(str(key)) is not None
+            if len(self.memo) < self.MEMO_LIMIT:
+                self.memo[key] = verdict
+        return verdict
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            is_secret = self.is_secret
+            return {k: REDACTED if is_secret(k) else self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        return value
 
 
-def redact(value: Any, patterns: list[re.Pattern[str]] | None = None) -> Any:
-    """Replace values whose key matches a ``REDACT_KEYS`` pattern, at any depth."""
-    if patterns is None:
-        patterns = redact_patterns()
-    if isinstance(value, dict):
-        return {
-            k: (REDACTED if any(p.search(str(k)) for p in patterns) else redact(v, patterns)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v, patterns) for v in value]
-    return value
+def redactor() -> Redactor:
+    return mcp_settings.derived("redactor", lambda: Redactor(list(mcp_settings.REDACT_KEYS)))
 
 
-def cap(value: Any) -> Any:
-    """Keep stored JSON under ``CALL_LOG_MAX_CHARS``; larger values become a truncated string."""
+def redact(value: Any) -> Any:
+    """``value`` with every value under a ``REDACT_KEYS``-matching key replaced, at any depth."""
+    return redactor()(value)
+
+
+def encode_capped(value: Any) -> str:
+    """``value`` as JSON text of at most about ``CALL_LOG_MAX_CHARS`` characters; a larger
+    value becomes ``{"truncated": true, "preview": ...}``."""
     try:
         text = jsonutil.dumps_str(value)
     except (TypeError, ValueError):
-        text = repr(value)
+        text = jsonutil.dumps_str(repr(value))
     limit = mcp_settings.CALL_LOG_MAX_CHARS
     if len(text) <= limit:
-        return value
-    return {"truncated": True, "preview": text[:limit]}
+        return text
+    return jsonutil.dumps_str({"truncated": True, "preview": text[:limit]})
+
+
+class EncodedJSON(str):
+    """JSON text already encoded: stored as it is, never encoded a second time."""
 
 
 def prepared(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry ready to store: secrets redacted, arguments and result capped in size."""
+    """An entry ready to store: secrets redacted, arguments and result encoded once as capped
+    JSON text (:class:`EncodedJSON`)."""
+    redact_value = redactor()
     ready = dict(entry)
-    ready["arguments"] = cap(redact(entry.get("arguments") or {}))
+    ready["arguments"] = EncodedJSON(encode_capped(redact_value(entry.get("arguments") or {})))
     if entry.get("result") is not None:
-        ready["result"] = cap(redact(entry["result"]))
+        ready["result"] = EncodedJSON(encode_capped(redact_value(entry["result"])))
     return ready
 
 
@@ -72,7 +101,7 @@ class CallRecorder:
     """Interface: ``record(entry)`` must return at once and never raise.
 
     Entries carry the raw arguments and result: pass them through :func:`prepared` before
-    storing them anywhere (it redacts ``REDACT_KEYS`` and caps the size).
+    storing them anywhere (it redacts ``REDACT_KEYS`` and caps the size, and encodes them).
     """
 
     def record(self, entry: dict[str, Any]) -> None:
@@ -88,7 +117,8 @@ class NullRecorder(CallRecorder):
 
 
 class DatabaseCallRecorder(CallRecorder):
-    BATCH_SIZE = 200
+    # Entries that make a batch due at once (otherwise: every FLUSH_DELAY), bounding the buffer.
+    BATCH_SIZE = 1000
     # Seconds entries wait to be written together (1.0 s measured no better, with a worse p99).
     FLUSH_DELAY = 0.25
 
@@ -114,16 +144,27 @@ class DatabaseCallRecorder(CallRecorder):
 
     async def _flush_soon(self, delay: float) -> None:
         # Keep going until the buffer is empty: entries recorded while a batch is being written
-        # (after it was taken) must not wait for some later call to schedule another flush.
-        while True:
-            if delay:
-                await asyncio.sleep(delay)
-            await self.flush()
-            with self._lock:
-                if not self._buffer:
+        # (after it was taken) must not wait for some later call to schedule another flush. They
+        # wait the usual delay, though: writing them at once would turn a busy server's log into
+        # a stream of tiny transactions, each paying its own commit.
+        # The writer keeps its connection while batches keep coming (a busy server would
+        # otherwise reconnect four times a second) and gives it back once the buffer is empty.
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if delay:
+                    await asyncio.sleep(delay)
+                await loop.run_in_executor(self._writer, self._write_now)
+                with self._lock:
+                    pending = len(self._buffer)
+                if not pending:
                     return
+                delay = 0 if pending >= self.BATCH_SIZE else self.FLUSH_DELAY
+        finally:
+            await loop.run_in_executor(self._writer, close_old_connections)
 
     async def flush(self) -> None:
+        """Write what is buffered now (tests, shutdown hooks)."""
         await asyncio.get_running_loop().run_in_executor(self._writer, self._write_and_release)
 
     def _take(self) -> list[dict[str, Any]]:
@@ -142,9 +183,17 @@ class DatabaseCallRecorder(CallRecorder):
         if not batch:
             return
         try:
-            insert_call_logs([prepared(entry) for entry in batch])
+            rows = [prepared(entry) for entry in batch]
+            try:
+                insert_call_logs(rows)
+            except DatabaseError:
+                # The kept connection may have gone stale (server restart, idle timeout):
+                # once more on a fresh one.
+                close_old_connections()
+                insert_call_logs(rows)
         except Exception:
             logger.exception("mcp_sse: could not write %d call log entries", len(batch))
+            close_old_connections()  # a broken connection is not kept for the next batch
 
     def _flush_at_exit(self) -> None:
         try:
@@ -158,9 +207,17 @@ class DatabaseCallRecorder(CallRecorder):
 _PLAIN_FIELDS = ("CharField", "TextField", "IntegerField", "BigIntegerField", "FloatField", "ForeignKey")
 
 
+class _AsEncoded(json.JSONEncoder):
+    """Lets the backend's JSON adapter take :class:`EncodedJSON` text as the encoding itself."""
+
+    def encode(self, o: Any) -> str:
+        return o if isinstance(o, EncodedJSON) else super().encode(o)
+
+
 def insert_call_logs(entries: list[dict[str, Any]]) -> None:
     """One INSERT statement run for every entry (``executemany``): no model instances, no SQL
-    compiled per row. JSON and date values go through their field's DB preparation."""
+    compiled per row. :class:`EncodedJSON` values go in as they are; other JSON and date values
+    go through their field's DB preparation."""
     from .models import CallLog
 
     connection = connections[router.db_for_write(CallLog)]
@@ -170,13 +227,19 @@ def insert_call_logs(entries: list[dict[str, Any]]) -> None:
         ", ".join(connection.ops.quote_name(str(f.column)) for f in fields),
         ", ".join(["%s"] * len(fields)),
     )
-    plan = [(f, f.attname, type(f).__name__ in _PLAIN_FIELDS) for f in fields]
+    adapt_json = connection.ops.adapt_json_value
+    plan = [(f, f.attname, type(f).__name__ in _PLAIN_FIELDS, isinstance(f, models.JSONField)) for f in fields]
     rows = []
     for entry in entries:
         row = []
-        for field, attname, plain in plan:
+        for field, attname, plain, is_json in plan:
             value = entry[attname] if attname in entry else field.get_default()
-            row.append(value if plain else field.get_db_prep_save(value, connection))
+            if plain:
+                row.append(value)
+            elif is_json and isinstance(value, EncodedJSON):
+                row.append(adapt_json(value, _AsEncoded))
+            else:
+                row.append(field.get_db_prep_save(value, connection))
         rows.append(row)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.executemany(sql, rows)

@@ -120,7 +120,7 @@ class CallLog(models.Model):
 
     when = models.DateTimeField(default=timezone.now, db_index=True)
     method = models.CharField(max_length=64, default="tools/call")
-    tool = models.CharField(max_length=255, db_index=True)
+    tool = models.CharField(max_length=255)  # indexed by (tool, when) below
     token = models.ForeignKey(AccessToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="mcp_calls"
@@ -134,7 +134,7 @@ class CallLog(models.Model):
     request_id = models.CharField(max_length=200, blank=True)
     arguments = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OK, db_index=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OK)
     error = models.TextField(blank=True)
     duration_ms = models.FloatField(default=0)
 
@@ -142,7 +142,9 @@ class CallLog(models.Model):
         verbose_name = "call log entry"
         verbose_name_plural = "call log"
         ordering = ["-when"]
-        indexes = [models.Index(fields=["tool", "when"])]
+        # Each index is written on every call: no single-column tool/outcome indexes (the pairs
+        # serve those lookups too, and on PostgreSQL a db_index CharField gets a second LIKE index).
+        indexes = [models.Index(fields=["tool", "when"]), models.Index(fields=["outcome", "when"])]
 
     def __str__(self) -> str:
         return f"{self.tool} {self.outcome} at {self.when:%Y-%m-%d %H:%M:%S}"
