@@ -28,6 +28,7 @@ from .scenarios import (
     TRANSPORTS,
     LoadResult,
     attach_ratios,
+    median_rounds,
     py_spy_path,
     run_idle_streams,
     run_load,
@@ -155,6 +156,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=csv(int), default=[1, 16, 64], help="load concurrency levels (1,16,64)")
     parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per load run (4)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each load run (1)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="load rounds (1); with more, every server is restarted each round, rounds interleave the"
+        " servers, and the tables show the median round (by calls/s) with the spread",
+    )
     parser.add_argument("--idle-streams", type=int, default=1000, help="legacy SSE streams held open (1000)")
     parser.add_argument("--idle-hold", type=float, default=20.0, help="seconds the streams are held (20)")
     parser.add_argument("--probe-calls", type=int, default=50, help="calls of the new session while held (50)")
@@ -290,13 +298,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(exist_ok=True)
 
-    for label in wanted:
+    # Round 1 runs every scenario; later rounds only the load runs, servers in the same order,
+    # so slow drift of the machine reaches every server alike.
+    plan = [(round_no, label) for round_no in range(1, max(1, args.rounds) + 1) for label in wanted]
+    for round_no, label in plan:
         spec, transports = servers[label]
+        first_round = round_no == 1
         needs_load = "load" in args.scenarios and [t for t in transports if t in args.transports]
-        needs_idle = "idle" in args.scenarios and label in IDLE_SERVERS
-        progress_runs = [t for name, t in PROGRESS_RUNS if name == label] if "progress" in args.scenarios else []
-        needs_profile = "profile" in args.scenarios and label in args.profile_servers
+        needs_idle = first_round and "idle" in args.scenarios and label in IDLE_SERVERS
+        progress_runs = (
+            [t for name, t in PROGRESS_RUNS if name == label] if first_round and "progress" in args.scenarios else []
+        )
+        needs_profile = first_round and "profile" in args.scenarios and label in args.profile_servers
         if not (needs_load or needs_idle or progress_runs or needs_profile):
+            continue
+        if label in output["skipped"]:
             continue
         if spec.kind == "fastmcp" and any("fastmcp" in m for m in missing):
             output["skipped"][label] = "fastmcp is not installed"
@@ -305,7 +321,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             output["skipped"][label] = f"no Redis at {spec.redis_url}"
             print(f"skipping {label}: no Redis at {spec.redis_url}", flush=True)
             continue
-        print(f"== {label}: starting {spec.processes} x {spec.runner} ({spec.app})", flush=True)
+        rounds_text = f" (round {round_no}/{args.rounds})" if args.rounds > 1 else ""
+        print(f"== {label}: starting {spec.processes} x {spec.runner} ({spec.app}){rounds_text}", flush=True)
         try:
             server = start(spec, base_env, work, pin=pinned, nice=args.nice)
         except RuntimeError as exc:
@@ -317,6 +334,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for transport in [t for t in transports if t in args.transports]:
                     for concurrency in args.concurrency:
                         result = await run_load(server, transport, concurrency, args.warmup, args.duration)
+                        result.round = round_no
                         load_results.append(result)
                         print("   " + report.load_line(result), flush=True)
                         if result.status == "n/a":
@@ -352,6 +370,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             server.stop()
 
+    if args.rounds > 1:
+        output["load_rounds"] = [r.as_dict() for r in load_results]
+        load_results = median_rounds(load_results)
     attach_ratios(load_results)
     output["load"] = [r.as_dict() for r in load_results]
     output["meta"]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")

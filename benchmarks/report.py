@@ -26,6 +26,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def spread(values: list[float]) -> str:
+    return f"{min(values):.0f}-{max(values):.0f}" if values else ""
+
+
 def load_line(r: LoadResult) -> str:
     if r.status != "ok":
         return f"{r.transport:10} c={r.concurrency:<3} {r.status}: {r.note}"
@@ -66,10 +70,11 @@ def render(output: dict[str, Any]) -> str:
     ]
     loads = [LoadResult(**{k: v for k, v in row.items()}) for row in output.get("load", [])]
     if loads:
+        rounds = max((len(r.rounds_calls_per_s) for r in loads), default=1)
         rows = []
         for r in loads:
             if r.status != "ok":
-                rows.append([r.server, r.transport, str(r.concurrency), r.status] + [""] * 11)
+                rows.append([r.server, r.transport, str(r.concurrency), r.status] + [""] * (11 + (rounds > 1)))
                 continue
             lat = r.latency
             vs = r.vs_baseline
@@ -91,15 +96,19 @@ def render(output: dict[str, Any]) -> str:
                     f"{vs['calls_per_s']:.2f}x" if "calls_per_s" in vs else "",
                     f"{vs['cpu_per_call']:.2f}x" if "cpu_per_call" in vs else "",
                 ]
+                + ([spread(r.rounds_calls_per_s)] if rounds > 1 else [])
             )
         headers = [
             "server", "transport", "c", "calls/s", "p50 ms", "p95 ms", "p99 ms", "srv us/call", "srv CPU %",
             "redis us/call", "client %", "others %", "errors", "thr vs ours", "cpu vs ours",
         ]  # fmt: skip
+        if rounds > 1:
+            headers.append("calls/s min-max")
         parts += [
             "",
             "Load (tools/call, closed loop; 'vs ours' = this row / ours on the same runner;"
-            " 'others %' = CPU used by other processes on the server/client core)",
+            " 'others %' = CPU used by other processes on the server/client core)"
+            + (f"; each row is the median of {rounds} rounds (by calls/s)" if rounds > 1 else ""),
             _table(headers, rows),
         ]
         notes = [f"  {r.server} {r.transport} c={r.concurrency}: {r.note}" for r in loads if r.note]

@@ -102,6 +102,9 @@ class LoadResult:
     sse_reply_fraction: float | None = None
     baseline: str | None = None
     vs_baseline: dict[str, float] = field(default_factory=dict)
+    round: int = 1
+    # With --rounds > 1: calls/s of every round (this row is the median one).
+    rounds_calls_per_s: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,6 +259,27 @@ def foreign_load(
     if total <= 0:
         return None
     return round(max(0.0, busy / total * 100 - ours_pct), 1)
+
+
+def median_rounds(results: list[LoadResult]) -> list[LoadResult]:
+    """One row per server, transport and concurrency: the round with the median calls/s (the
+    lower middle one for an even count), carrying every round's calls/s."""
+    groups: dict[tuple[str, str, int], list[LoadResult]] = {}
+    for row in results:
+        groups.setdefault((row.server, row.transport, row.concurrency), []).append(row)
+    merged = []
+    for rows in groups.values():
+        ok = sorted((r for r in rows if r.status == "ok"), key=lambda r: r.calls_per_s)
+        if not ok:
+            merged.append(rows[0])
+            continue
+        chosen = ok[(len(ok) - 1) // 2]
+        chosen.rounds_calls_per_s = [round(r.calls_per_s, 1) for r in sorted(rows, key=lambda r: r.round)]
+        failed = len(rows) - len(ok)
+        if failed:
+            chosen.note = (chosen.note + "; " if chosen.note else "") + f"{failed} of {len(rows)} rounds failed"
+        merged.append(chosen)
+    return merged
 
 
 def attach_ratios(results: list[LoadResult]) -> None:
