@@ -4,8 +4,10 @@ page, revocation, and the notifications that admin edits send."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -218,6 +221,84 @@ def test_bulk_disable_sends_one_list_changed_after_commit(admin_client: Client) 
         assert messages == [{"type": "mcp.list_changed", "kind": "tools"}]
     finally:
         async_to_sync(layer.group_discard)(BROADCAST_GROUP, channel)
+
+
+def _untick(tools: list[Tool]) -> dict[str, str]:
+    """The tool list's POST that unticks "enabled" for ``tools`` (the inline-edit formset)."""
+    data = {"form-TOTAL_FORMS": str(len(tools)), "form-INITIAL_FORMS": str(len(tools)), "_save": "Save"}
+    for index, tool in enumerate(tools):
+        data[f"form-{index}-id"] = str(tool.pk)  # an unticked checkbox is not sent at all
+    return data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inline_save_sends_one_list_changed_after_commit(admin_client: Client) -> None:
+    sync_tools()
+    layer = get_channel_layer()
+    assert layer is not None
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(BROADCAST_GROUP, channel)
+    try:
+        tools = list(Tool.objects.filter(kind="function")[:2])
+        saved = admin_client.post("/admin/mcp_sse/tool/", _untick(tools))
+        assert saved.status_code == 302
+        assert Tool.objects.filter(enabled=False).count() == 2
+        messages = async_to_sync(_broadcasts)(layer, channel, 0.5)
+        assert messages == [{"type": "mcp.list_changed", "kind": "tools"}]
+    finally:
+        async_to_sync(layer.group_discard)(BROADCAST_GROUP, channel)
+
+
+class ReadsBeforeWrite:
+    """Collects the SELECTs that a transaction opened while it is installed runs before its first
+    write. On SQLite such a transaction fails at once with "database is locked" when another
+    connection (the call log's writer thread, say) starts writing between the read and the write:
+    the admin's saves gave 500 pages that way."""
+
+    def __init__(self, baseline: int) -> None:
+        self.reads: list[str] = []
+        self._baseline = baseline  # the test's own transaction, if any
+        self._block: object | None = None
+        self._wrote = False
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        blocks = context["connection"].atomic_blocks
+        if len(blocks) > self._baseline:
+            if blocks[self._baseline] is not self._block:  # a new transaction (or savepoint)
+                self._block, self._wrote = blocks[self._baseline], False
+            verb = sql.lstrip().split(None, 1)[0].upper()
+            if verb in ("INSERT", "UPDATE", "DELETE"):
+                self._wrote = True
+            elif verb == "SELECT" and not self._wrote:
+                self.reads.append(sql)
+        else:
+            self._block = None
+        return execute(sql, params, many, context)
+
+
+@contextlib.contextmanager
+def reads_before_write() -> Iterator[list[str]]:
+    recorder = ReadsBeforeWrite(len(connection.atomic_blocks))
+    with connection.execute_wrapper(recorder):
+        yield recorder.reads
+
+
+def test_admin_saves_do_not_read_before_writing_in_a_transaction(admin_client: Client, boss: Any) -> None:
+    sync_tools()
+    tool = Tool.objects.filter(kind="function").first()
+    assert tool is not None
+    with reads_before_write() as inline:
+        assert admin_client.post(f"/admin/mcp_sse/tool/?q={tool.name}", _untick([tool])).status_code == 302
+    assert not Tool.objects.get(pk=tool.pk).enabled
+    with reads_before_write() as action:
+        selected = {"action": "enable", "_selected_action": [str(tool.pk)]}
+        assert admin_client.post("/admin/mcp_sse/tool/", selected).status_code == 302
+    assert Tool.objects.get(pk=tool.pk).enabled
+    token, _ = AccessToken.objects.create_token(boss, name="revoked here")
+    with reads_before_write() as revoke:
+        assert admin_client.post(f"/admin/mcp_sse/accesstoken/{token.pk}/revoke/").status_code == 302
+    assert AccessToken.objects.get(pk=token.pk).revoked is not None
+    assert (inline, action, revoke) == ([], [], [])
 
 
 def test_user_changes_drop_their_tokens_from_the_cache(boss: Any) -> None:

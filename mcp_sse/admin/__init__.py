@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db import router, transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -111,19 +110,27 @@ class ToolAdmin(admin.ModelAdmin):
             "stats_hours": STATS_HOURS,
             "dashboard_url": reverse("admin:mcp_sse_dashboard_changelist"),
         }
-        if request.method == "POST":
-            # The inline "enabled" edits commit together: clients get one list_changed.
-            with transaction.atomic(using=router.db_for_write(Tool)):
-                return super().changelist_view(request, extra_context)
+        # No transaction around the whole view: Django saves the inline "enabled" edits in one
+        # transaction of its own (so clients get one list_changed), which writes first. Opening
+        # one here made the changelist's reads (rows, call figures, the formset) part of it, and
+        # on SQLite a transaction that reads and then writes fails at once with "database is
+        # locked" when another connection, such as the call log's writer, began writing between
+        # the two: the save gave a 500 page whenever a call-log batch landed during it.
         return super().changelist_view(request, extra_context)
 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Tool], enabled: bool) -> None:
-        with transaction.atomic(using=router.db_for_write(Tool)):
-            changing = queryset.exclude(enabled=enabled)
-            kinds = sorted({LIST_OF_KIND.get(kind, "tools") for kind in changing.values_list("kind", flat=True)})
-            count = changing.update(enabled=enabled, updated=timezone.now())
-            if count:
-                visibility_changed(kinds)  # update() sends no signals
+        # Read, then write in one statement, with no transaction around both (see changelist_view:
+        # on SQLite, reading before writing in a transaction fails when another writer comes between).
+        changing = dict(queryset.exclude(enabled=enabled).values_list("pk", "kind"))
+        count = (
+            Tool.objects.filter(pk__in=list(changing))
+            .exclude(enabled=enabled)
+            .update(enabled=enabled, updated=timezone.now())
+        )
+        if count:
+            # update() sends no signals. Kinds of rows someone else changed meanwhile at most add
+            # a spare notification.
+            visibility_changed(sorted({LIST_OF_KIND.get(kind, "tools") for kind in changing.values()}))
         verb = "Enabled" if enabled else "Disabled"
         self.message_user(request, f"{verb} {count} entr{'y' if count == 1 else 'ies'}.", messages.SUCCESS)
 
@@ -189,11 +196,12 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 def revoke_tokens(queryset: QuerySet[AccessToken]) -> int:
     """Revoke the active tokens in ``queryset``; servers refuse them from the next request."""
-    with transaction.atomic(using=router.db_for_write(AccessToken)):
-        live = queryset.filter(revoked__isnull=True)
-        digests = list(live.values_list("digest", flat=True))
-        count = live.update(revoked=timezone.now())
-        forget_tokens(digests)  # update() sends no signals
+    # Read, then write in one statement, with no transaction around both: on SQLite a transaction
+    # that reads before it writes fails ("database is locked") when another connection, such as
+    # the call log's writer, began writing in between.
+    live = dict(queryset.filter(revoked__isnull=True).values_list("pk", "digest"))
+    count = AccessToken.objects.filter(pk__in=list(live), revoked__isnull=True).update(revoked=timezone.now())
+    forget_tokens(list(live.values()))  # update() sends no signals; the update is committed already
     return count
 
 
