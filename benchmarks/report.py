@@ -171,8 +171,9 @@ def render(output: dict[str, Any]) -> str:
             continue
         load = profile.get("load_during_profile", {})
         parts.append(
-            f"  {profile['transport']} c={profile['concurrency']}: {profile['samples']} samples at"
-            f" {profile['rate_hz']} Hz ({profile['worker_threads_pct']}% in worker threads),"
+            f"  {profile['transport']} c={profile['concurrency']}: {profile['samples']} CPU samples at"
+            f" {profile['rate_hz']} Hz ({profile['worker_threads_pct']}% in worker threads;"
+            f" {profile.get('idle_pool_thread_samples', 0)} samples of idle pool threads left out),"
             f" {_f(load.get('calls_per_s'))} calls/s under py-spy"
         )
         for title, key in (

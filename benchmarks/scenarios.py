@@ -498,7 +498,7 @@ def bucket_of(code: list[str]) -> str:
             return "worker thread: cache get/set"
         if any(p.startswith("django/db") for p in paths):
             return "worker thread: ORM / database"
-        return "worker thread: sync_to_async hand-off and wake-up"
+        return "worker thread: tool call hand-off (run_in_executor) and Django connection hygiene"
     for path in reversed(paths):
         for prefix, name in LOOP_OWNERS:
             if path.startswith(prefix):
@@ -506,9 +506,21 @@ def bucket_of(code: list[str]) -> str:
     return "event loop (asyncio, no package frame)"
 
 
+# Innermost frames of a pool thread blocked waiting for work: py-spy (--nonblocking) records
+# these as samples, but they are not CPU (the thread sleeps in the queue's lock, or waits for
+# the GIL right after waking).
+WAITING_LEAVES = ("_worker (concurrent/futures/thread.py)", "wait (threading.py)", "get (queue.py)")
+
+
+def is_waiting(code: list[str]) -> bool:
+    return function_of(code[-1]) in WAITING_LEAVES
+
+
 def summarize_profile(stacks: list[tuple[list[str], int]], top: int = 25) -> dict[str, Any]:
-    """Self and inclusive shares (percent of all samples) by package and by function."""
-    total = sum(n for _, n in stacks) or 1
+    """Self and inclusive shares (percent of the CPU samples) by package and by function;
+    samples of idle pool threads are counted apart and left out of the shares."""
+    waiting = sum(n for frames, n in stacks if is_waiting([f for f in frames if "(" in f and ":" in f] or ["-"]))
+    total = (sum(n for _, n in stacks) - waiting) or 1
     self_by_component: Counter[str] = Counter()
     self_by_function: Counter[str] = Counter()
     inclusive_ours: Counter[str] = Counter()
@@ -517,7 +529,7 @@ def summarize_profile(stacks: list[tuple[list[str], int]], top: int = 25) -> dic
     buckets: Counter[str] = Counter()
     for frames, n in stacks:
         code = [f for f in frames if "(" in f and ":" in f]
-        if not code:
+        if not code or is_waiting(code):
             continue
         if any("Thread._bootstrap" in f for f in code):
             worker_threads += n
@@ -536,6 +548,7 @@ def summarize_profile(stacks: list[tuple[list[str], int]], top: int = 25) -> dic
 
     return {
         "samples": total,
+        "idle_pool_thread_samples": waiting,
         "worker_threads_pct": round(worker_threads / total * 100, 2),
         "buckets_pct": pct(buckets, 20),
         "self_by_component_pct": pct(self_by_component, 30),
@@ -559,6 +572,8 @@ async def run_profile(
         return {"error": "py-spy is not installed (pip install py-spy)"}
     raw_path = out_dir / f"profile-{stamp}-{server.spec.label}-{transport}.collapsed.txt"
     pid = server.processes[0].pid
+    # Warm up first: one-time work (first ORM queries, caches filling) is not the hot path.
+    await run_load(server, transport, concurrency, warmup=0.0, duration=2.0)
     process = await asyncio.create_subprocess_exec(
         spy, "record", "--pid", str(pid), "--rate", str(rate), "--duration", str(int(seconds)),
         "--format", "raw", "--output", str(raw_path), "--nonblocking",
