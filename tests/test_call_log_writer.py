@@ -6,7 +6,9 @@ own prepared statement must read back through the ORM exactly as a model save wo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -66,7 +68,7 @@ def test_values_over_the_limit_become_a_truncated_preview() -> None:
 
 
 def test_a_value_json_cannot_encode_is_stored_as_its_repr() -> None:
-    assert audit.encode_capped({"when": object.__new__(object)}).startswith('"{\'when\': <object object')
+    assert audit.encode_capped({"when": object.__new__(object)}).startswith("\"{'when': <object object")
 
 
 @pytest.mark.django_db
@@ -140,3 +142,28 @@ def test_a_connection_killed_by_the_server_is_replaced(caplog: Any) -> None:
         recorder._write_now()
     assert not caplog.records
     assert set(CallLog.objects.values_list("request_id", flat=True)) == {"before", "after"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recorded_entries_wait_as_bytes_and_keep_their_time() -> None:
+    recorder = audit.DatabaseCallRecorder()
+    recorder.FLUSH_DELAY = 3600  # nothing is written while we look at the buffer
+    plain = entry(request_id="packed")
+    del plain["when"]  # stamped by record()
+    with_datetime = entry(request_id="as-dict")  # a datetime is not marshal-able: kept as the dict
+    before = timezone.now()
+
+    async def record_both() -> list[type]:
+        recorder.record(plain)
+        recorder.record(with_datetime)
+        kinds = [type(item) for item in recorder._buffer]
+        assert recorder._task is not None
+        recorder._task.cancel()
+        return kinds
+
+    assert asyncio.run(record_both()) == [bytes, dict]
+    recorder._write_now()
+    stored = CallLog.objects.get(request_id="packed")
+    assert before - timedelta(seconds=1) <= stored.when <= timezone.now()
+    assert stored.arguments == {"text": "hello"}
+    assert CallLog.objects.filter(request_id="as-dict").exists()
