@@ -32,6 +32,7 @@ from .scenarios import (
     py_spy_path,
     run_idle_streams,
     run_load,
+    run_paired,
     run_profile,
     run_progress,
 )
@@ -47,7 +48,7 @@ GC_FROZEN_APP = "benchmarks.gc_frozen_asgi:application"
 # Benchmark-only dependencies (also the pyproject "bench" extra); never needed by `make test`.
 BENCH_REQUIREMENTS = ["fastmcp>=2.12", "py-spy>=0.4"]
 
-SCENARIOS = ("load", "idle", "progress", "profile")
+SCENARIOS = ("load", "idle", "progress", "profile", "paired")
 DEFAULT_SCENARIOS = ("load", "idle", "progress")
 
 
@@ -176,6 +177,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-concurrency", type=int, default=16, help="load while profiling (16)")
     parser.add_argument("--profile-seconds", type=float, default=15.0, help="profiling seconds (15)")
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (250)")
+    parser.add_argument(
+        "--paired",
+        type=csv(str),
+        default=["ours-daphne", "ours-daphne-nolog"],
+        help="the two servers of the paired scenario (ours-daphne,ours-daphne-nolog)",
+    )
+    parser.add_argument("--paired-slices", type=int, default=20, help="alternating load slices (20)")
+    parser.add_argument("--paired-seconds", type=float, default=2.0, help="seconds per slice (2)")
+    parser.add_argument("--paired-concurrency", type=int, default=16, help="concurrency of the slices (16)")
+    parser.add_argument("--paired-transport", default=HTTP_JSON, help="transport of the slices (http-json)")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--no-install", action="store_true", help="do not pip-install fastmcp/py-spy when missing")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server to core 0 and client to core 1")
@@ -373,6 +384,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.rounds > 1:
         output["load_rounds"] = [r.as_dict() for r in load_results]
         load_results = median_rounds(load_results)
+    if "paired" in args.scenarios:
+        output["paired"] = [await paired_run(args, servers, base_env, work, pinned)]
     attach_ratios(load_results)
     output["load"] = [r.as_dict() for r in load_results]
     output["meta"]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -388,6 +401,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         shutil.rmtree(work, ignore_errors=True)
     return output
+
+
+async def paired_run(
+    args: argparse.Namespace, servers: dict[str, Any], base_env: dict[str, str], work: Path, pinned: bool
+) -> dict[str, Any]:
+    if len(args.paired) != 2 or set(args.paired) - set(servers):
+        return {"error": f"--paired needs two known server labels, got {args.paired}"}
+    print(f"== paired: {args.paired[0]} vs {args.paired[1]}, {args.paired_slices} slices", flush=True)
+    running = []
+    try:
+        for label in args.paired:
+            running.append(start(servers[label][0], base_env, work, pin=pinned, nice=args.nice))
+        result = await run_paired(
+            running, args.paired_transport, args.paired_concurrency, args.paired_slices, args.paired_seconds
+        )
+    finally:
+        for server in running:
+            server.stop()
+    print("   " + report.paired_line(result), flush=True)
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,20 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.0f}-{max(values):.0f}" if values else ""
 
 
+def paired_line(d: dict[str, Any]) -> str:
+    if "error" in d:
+        return f"paired: {d['error']}"
+    first, second = d["servers"]
+    rates, cpus = d["calls_per_s_median"], d.get("cpu_us_per_call_median", {})
+    low, high = d["ratio_quartiles"]
+    return (
+        f"paired {d['transport']} c={d['concurrency']}, {d['slices']} x {d['slice_seconds']:.0f} s slices:"
+        f" {first} {_f(rates.get(first))} calls/s ({_f(cpus.get(first), 0)} us/call),"
+        f" {second} {_f(rates.get(second))} calls/s ({_f(cpus.get(second), 0)} us/call);"
+        f" {second}/{first} per slice: median {d['ratio_median']:.3f}x (quartiles {low:.3f}-{high:.3f})"
+    )
+
+
 def load_line(r: LoadResult) -> str:
     if r.status != "ok":
         return f"{r.transport:10} c={r.concurrency:<3} {r.status}: {r.note}"
@@ -186,6 +200,9 @@ def render(output: dict[str, Any]) -> str:
             parts.append(f"  {title}:")
             parts += [f"    {pct:6.2f}%  {name}" for name, pct in profile[key]]
         parts.append(f"  collapsed stacks: {profile['collapsed_stacks']}")
+    if output.get("paired"):
+        parts += ["", "Paired comparison (alternating slices, same minutes)"]
+        parts += ["  " + paired_line(d) for d in output["paired"]]
     if output.get("skipped"):
         parts += ["", "Skipped:"] + [f"  {k}: {str(v)[:300]}" for k, v in output["skipped"].items()]
     return "\n".join(parts)

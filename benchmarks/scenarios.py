@@ -7,6 +7,7 @@ import contextlib
 import math
 import random
 import shutil
+import statistics
 import sys
 import time
 from collections import Counter
@@ -594,3 +595,41 @@ async def run_profile(
         load_during_profile=load.as_dict(),
     )
     return summary
+
+
+# -- paired comparison ----------------------------------------------------------------------
+async def run_paired(
+    servers: list[RunningServer], transport: str, concurrency: int, slices: int, seconds: float
+) -> dict[str, Any]:
+    """Two servers up at once, loaded in alternating short slices (the order flips every
+    slice): the machine's drift, which on a shared VM moves throughput by ±25 % over minutes,
+    reaches both alike, and the median of the per-slice ratios measures the difference."""
+    first, second = servers
+    rates: dict[str, list[float]] = {first.spec.label: [], second.spec.label: []}
+    cpus: dict[str, list[float]] = {first.spec.label: [], second.spec.label: []}
+    ratios: list[float] = []
+    for index in range(slices):
+        order = (first, second) if index % 2 == 0 else (second, first)
+        got: dict[str, float] = {}
+        for server in order:
+            result = await run_load(server, transport, concurrency, warmup=0.3, duration=seconds)
+            if result.status != "ok" or not result.calls_per_s:
+                return {"error": f"{server.spec.label}: {result.status} {result.note}"}
+            got[server.spec.label] = result.calls_per_s
+            rates[server.spec.label].append(result.calls_per_s)
+            if result.server_cpu_us_per_call:
+                cpus[server.spec.label].append(result.server_cpu_us_per_call)
+        ratios.append(got[second.spec.label] / got[first.spec.label])
+    ratios.sort()
+    return {
+        "servers": [first.spec.label, second.spec.label],
+        "transport": transport,
+        "concurrency": concurrency,
+        "slices": slices,
+        "slice_seconds": seconds,
+        "calls_per_s_median": {k: round(statistics.median(v), 1) for k, v in rates.items()},
+        "cpu_us_per_call_median": {k: round(statistics.median(v), 1) for k, v in cpus.items() if v},
+        "ratio_median": round(statistics.median(ratios), 4),
+        "ratio_quartiles": [round(ratios[len(ratios) // 4], 4), round(ratios[(3 * len(ratios)) // 4], 4)],
+        "ratios": [round(r, 4) for r in ratios],
+    }
