@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -36,7 +37,17 @@ from .scenarios import (
     run_profile,
     run_progress,
 )
-from .servers import ROOT, ServerSpec, can_pin, migrate_database, pin_self_to_client_core, redis_available, start
+from .servers import (
+    ROOT,
+    ServerSpec,
+    can_pin,
+    migrate_database,
+    pin_self_to_client_core,
+    postgres_available,
+    postgres_database,
+    redis_available,
+    start,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OURS_APP = "demo_project.asgi:application"
@@ -60,6 +71,19 @@ def catalog(redis_url: str) -> dict[str, tuple[ServerSpec, tuple[str, ...]]]:
         (ServerSpec("ours-uvicorn", "ours", "uvicorn", OURS_APP), all_ours),
         (
             ServerSpec("ours-daphne-nolog", "ours", "daphne", OURS_APP, {"MCP_CALL_LOG": "0"}, baseline="ours-daphne"),
+            (HTTP_JSON,),
+        ),
+        (ServerSpec("ours-daphne-pg", "ours", "daphne", OURS_APP, postgres=True, baseline="ours-daphne"), (HTTP_JSON,)),
+        (
+            ServerSpec(
+                "ours-daphne-pg-nolog",
+                "ours",
+                "daphne",
+                OURS_APP,
+                {"MCP_CALL_LOG": "0"},
+                postgres=True,
+                baseline="ours-daphne",
+            ),
             (HTTP_JSON,),
         ),
         (
@@ -187,6 +211,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paired-seconds", type=float, default=2.0, help="seconds per slice (2)")
     parser.add_argument("--paired-concurrency", type=int, default=16, help="concurrency of the slices (16)")
     parser.add_argument("--paired-transport", default=HTTP_JSON, help="transport of the slices (http-json)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL server for the *-pg servers (a database is created and dropped per run)",
+    )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--no-install", action="store_true", help="do not pip-install fastmcp/py-spy when missing")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server to core 0 and client to core 1")
@@ -282,6 +311,11 @@ def machine_info(pinned: bool) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with contextlib.ExitStack() as cleanup:
+        return await run_all(args, cleanup)
+
+
+async def run_all(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> dict[str, Any]:
     servers = catalog(args.redis_url)
     wanted = args.servers or list(servers)
     unknown = set(wanted) - set(servers)
@@ -305,6 +339,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     base_env = migrate_database(work / "bench.sqlite3")
     # Production shape: DEBUG off (no SQL query recording, no debug cursor wrappers).
     base_env["DJANGO_DEBUG"] = "0"
+    chosen = set(wanted) | (set(args.paired) if "paired" in args.scenarios else set())
+    on_postgres = sorted(label for label in chosen if label in servers and servers[label][0].postgres)
+    if on_postgres:
+        if postgres_available(args.postgres_url):
+            print(f"creating and migrating a PostgreSQL database at {args.postgres_url} ...", flush=True)
+            base_env["BENCH_POSTGRES_DATABASE_URL"] = cleanup.enter_context(postgres_database(args.postgres_url))
+        else:
+            for label in on_postgres:
+                output["skipped"][label] = f"no PostgreSQL at {args.postgres_url}"
     load_results: list[LoadResult] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(exist_ok=True)
@@ -408,6 +451,8 @@ async def paired_run(
 ) -> dict[str, Any]:
     if len(args.paired) != 2 or set(args.paired) - set(servers):
         return {"error": f"--paired needs two known server labels, got {args.paired}"}
+    if any(servers[label][0].postgres for label in args.paired) and "BENCH_POSTGRES_DATABASE_URL" not in base_env:
+        return {"error": f"no PostgreSQL at {args.postgres_url}"}
     print(f"== paired: {args.paired[0]} vs {args.paired[1]}, {args.paired_slices} slices", flush=True)
     running = []
     try:

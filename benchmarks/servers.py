@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,7 @@ class ServerSpec:
     sse_path: str = "/mcp/sse"
     redis_url: str | None = None
     baseline: str | None = None  # label of "ours" to compare with
+    postgres: bool = False  # the demo on the run's PostgreSQL database instead of SQLite
 
 
 @dataclass
@@ -242,6 +244,8 @@ def server_command(runner: str, app: str, port: int) -> list[str]:
 def start(spec: ServerSpec, base_env: dict[str, str], log_dir: Path, pin: bool, nice: int = 0) -> RunningServer:
     env = {**os.environ, **base_env, **spec.env}
     env.pop("REDIS_URL", None)
+    if spec.postgres:
+        env["DATABASE_URL"] = base_env["BENCH_POSTGRES_DATABASE_URL"]
     if spec.redis_url:
         prefix = f"bench{os.getpid()}{int(time.time() * 1000) % 10**8}"
         env.update(REDIS_URL=spec.redis_url, MCP_LAYER_PREFIX=f"asgi-{prefix}", MCP_CACHE_PREFIX=f"mcp-{prefix}")
@@ -274,10 +278,12 @@ def start(spec: ServerSpec, base_env: dict[str, str], log_dir: Path, pin: bool, 
     return RunningServer(spec, ports, processes, logs)
 
 
-def migrate_database(db_path: Path) -> dict[str, str]:
-    """A migrated SQLite file for the demo site; returns the env the servers need."""
+def migrate_database(db_path: Path | str) -> dict[str, str]:
+    """A migrated database for the demo site (a SQLite file, or a ``postgres://`` URL);
+    returns the env the servers need."""
+    url = db_path if isinstance(db_path, str) else f"sqlite:///{db_path}"
     env = {
-        "DATABASE_URL": f"sqlite:///{db_path}",
+        "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "demo_project.settings",
         "MCP_REQUIRE_AUTH": "0",
     }
@@ -292,3 +298,31 @@ def migrate_database(db_path: Path) -> dict[str, str]:
     if done.returncode != 0:
         raise RuntimeError(f"migrate failed:\n{done.stdout}\n{done.stderr}")
     return env
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Any:
+    """A fresh, migrated PostgreSQL database for the run (dropped afterwards); yields its URL."""
+    import psycopg  # the project's postgres extra
+
+    name = f"mcp_bench_{os.getpid()}_{int(time.time())}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    url = parts._replace(path=f"/{name}").geturl()
+    try:
+        migrate_database(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_available(admin_url: str) -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(admin_url, connect_timeout=2):
+            return True
+    except Exception:
+        return False
