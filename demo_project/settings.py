@@ -79,11 +79,9 @@ SQLITE_OPTIONS = {
 
 
 def _database(url: str | None) -> dict[str, object]:
-    if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3", "OPTIONS": SQLITE_OPTIONS}
-    parts = urlsplit(url)
+    parts = urlsplit(url or "sqlite://")
     if parts.scheme == "sqlite":
-        # sqlite:///relative/path or sqlite:////absolute/path
+        # sqlite:///relative/path or sqlite:////absolute/path; none: db.sqlite3 next to manage.py
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": parts.path[1:] or BASE_DIR / "db.sqlite3",

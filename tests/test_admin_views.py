@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -206,21 +206,28 @@ async def _broadcasts(layer: Any, channel: str, wait: float) -> list[dict[str, A
             return received
 
 
-@pytest.mark.django_db(transaction=True)
-def test_bulk_disable_sends_one_list_changed_after_commit(admin_client: Client) -> None:
-    sync_tools()
+@contextlib.contextmanager
+def broadcasts_heard() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Listens on the broadcast group; the yielded function returns what arrived (it waits
+    until 0.5 s pass without a message)."""
     layer = get_channel_layer()
     assert layer is not None
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(BROADCAST_GROUP, channel)
     try:
+        yield lambda: async_to_sync(_broadcasts)(layer, channel, 0.5)
+    finally:
+        async_to_sync(layer.group_discard)(BROADCAST_GROUP, channel)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_disable_sends_one_list_changed_after_commit(admin_client: Client) -> None:
+    sync_tools()
+    with broadcasts_heard() as heard:
         ids = [str(pk) for pk in Tool.objects.filter(kind="function").values_list("pk", flat=True)[:3]]
         admin_client.post("/admin/mcp_sse/tool/", {"action": "disable", "_selected_action": ids})
         assert Tool.objects.filter(enabled=False).count() == 3
-        messages = async_to_sync(_broadcasts)(layer, channel, 0.5)
-        assert messages == [{"type": "mcp.list_changed", "kind": "tools"}]
-    finally:
-        async_to_sync(layer.group_discard)(BROADCAST_GROUP, channel)
+        assert heard() == [{"type": "mcp.list_changed", "kind": "tools"}]
 
 
 def _untick(tools: list[Tool]) -> dict[str, str]:
@@ -234,19 +241,12 @@ def _untick(tools: list[Tool]) -> dict[str, str]:
 @pytest.mark.django_db(transaction=True)
 def test_inline_save_sends_one_list_changed_after_commit(admin_client: Client) -> None:
     sync_tools()
-    layer = get_channel_layer()
-    assert layer is not None
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(BROADCAST_GROUP, channel)
-    try:
+    with broadcasts_heard() as heard:
         tools = list(Tool.objects.filter(kind="function")[:2])
         saved = admin_client.post("/admin/mcp_sse/tool/", _untick(tools))
         assert saved.status_code == 302
         assert Tool.objects.filter(enabled=False).count() == 2
-        messages = async_to_sync(_broadcasts)(layer, channel, 0.5)
-        assert messages == [{"type": "mcp.list_changed", "kind": "tools"}]
-    finally:
-        async_to_sync(layer.group_discard)(BROADCAST_GROUP, channel)
+        assert heard() == [{"type": "mcp.list_changed", "kind": "tools"}]
 
 
 class ReadsBeforeWrite:
