@@ -26,7 +26,7 @@ browser:
 demo: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_setup
-	$(VENV)/bin/daphne --application-close-timeout 60 -b $(HOST) -p $(PORT) demo_project.asgi:application
+	$(PY) -m mcp_sse.daphne_server --application-close-timeout 60 -b $(HOST) -p $(PORT) demo_project.asgi:application
 
 lint: setup
 	$(VENV)/bin/ruff check .

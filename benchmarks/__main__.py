@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import os
@@ -63,12 +64,14 @@ SCENARIOS = ("load", "idle", "progress", "profile", "paired")
 DEFAULT_SCENARIOS = ("load", "idle", "progress")
 
 
-def catalog(redis_url: str) -> dict[str, tuple[ServerSpec, tuple[str, ...]]]:
-    """Every server configuration and the load transports it is measured on."""
+def catalog(redis_url: str, anchor: Path | None = None) -> dict[str, tuple[ServerSpec, tuple[str, ...]]]:
+    """Every server configuration and the load transports it is measured on; with ``anchor``
+    (a checkout of older code), an ``anchor-`` twin of each of our servers runs that code."""
     all_ours = (HTTP_JSON, HTTP_SSE, STATELESS, LEGACY)
     specs: list[tuple[ServerSpec, tuple[str, ...]]] = [
         (ServerSpec("ours-daphne", "ours", "daphne", OURS_APP), all_ours),
         (ServerSpec("ours-uvicorn", "ours", "uvicorn", OURS_APP), all_ours),
+        (ServerSpec("ours-mcp-daphne", "ours", "mcp-daphne", OURS_APP, baseline="ours-daphne"), all_ours),
         (
             ServerSpec("ours-daphne-nolog", "ours", "daphne", OURS_APP, {"MCP_CALL_LOG": "0"}, baseline="ours-daphne"),
             (HTTP_JSON,),
@@ -144,7 +147,14 @@ def catalog(redis_url: str) -> dict[str, tuple[ServerSpec, tuple[str, ...]]]:
         ),
         (ServerSpec("stub-daphne", "stub", "daphne", STUB_APP, baseline="ours-daphne"), (HTTP_JSON,)),
         (ServerSpec("stub-uvicorn", "stub", "uvicorn", STUB_APP, baseline="ours-uvicorn"), (HTTP_JSON,)),
+        (ServerSpec("stub-mcp-daphne", "stub", "mcp-daphne", STUB_APP, baseline="ours-mcp-daphne"), (HTTP_JSON,)),
     ]
+    if anchor is not None:
+        specs += [
+            (dataclasses.replace(spec, label=f"anchor-{spec.label}", root=anchor, baseline=spec.label), transports)
+            for spec, transports in specs
+            if spec.kind == "ours"
+        ]
     return {spec.label: (spec, transports) for spec, transports in specs}
 
 
@@ -215,6 +225,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--postgres-url",
         default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL server for the *-pg servers (a database is created and dropped per run)",
+    )
+    parser.add_argument(
+        "--anchor",
+        type=Path,
+        default=None,
+        help="a checkout of older code (git worktree add DIR COMMIT): adds an anchor-<label> twin of each of"
+        " our servers, run from DIR, to compare side by side"
+        " (--scenarios paired --paired anchor-ours-uvicorn,ours-uvicorn)",
     )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--no-install", action="store_true", help="do not pip-install fastmcp/py-spy when missing")
@@ -316,7 +334,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_all(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> dict[str, Any]:
-    servers = catalog(args.redis_url)
+    servers = catalog(args.redis_url, args.anchor)
     wanted = args.servers or list(servers)
     unknown = set(wanted) - set(servers)
     if unknown:
@@ -471,7 +489,7 @@ async def paired_run(
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.list:
-        for label, (spec, transports) in catalog(args.redis_url).items():
+        for label, (spec, transports) in catalog(args.redis_url, args.anchor).items():
             extra = f", {spec.processes} processes" if spec.processes > 1 else ""
             extra += ", Redis" if spec.redis_url else ""
             print(f"{label:20} {spec.runner:8} {spec.app}{extra}; load: {', '.join(transports)}")

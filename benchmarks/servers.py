@@ -163,7 +163,7 @@ class ServerSpec:
 
     label: str
     kind: str
-    runner: str  # daphne | uvicorn
+    runner: str  # daphne | mcp-daphne (python -m mcp_sse.daphne_server) | uvicorn
     app: str
     env: dict[str, str] = field(default_factory=dict)
     processes: int = 1
@@ -172,6 +172,7 @@ class ServerSpec:
     redis_url: str | None = None
     baseline: str | None = None  # label of "ours" to compare with
     postgres: bool = False  # the demo on the run's PostgreSQL database instead of SQLite
+    root: Path | None = None  # where the app's code is (default: this checkout); see --anchor
 
 
 @dataclass
@@ -228,9 +229,10 @@ class _ServerPreexec:
 
 
 def server_command(runner: str, app: str, port: int) -> list[str]:
-    if runner == "daphne":
+    if runner in ("daphne", "mcp-daphne"):
+        module = "daphne" if runner == "daphne" else "mcp_sse.daphne_server"
         return [
-            sys.executable, "-m", "daphne", "-v", "0", "--application-close-timeout", "60",
+            sys.executable, "-m", module, "-v", "0", "--application-close-timeout", "60",
             "-b", HOST, "-p", str(port), app,
         ]  # fmt: skip
     if runner == "uvicorn":
@@ -259,7 +261,7 @@ def start(spec: ServerSpec, base_env: dict[str, str], log_dir: Path, pin: bool, 
             with open(log_path, "wb") as log:
                 process = subprocess.Popen(
                     server_command(spec.runner, spec.app, port),
-                    cwd=ROOT,
+                    cwd=spec.root or ROOT,
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

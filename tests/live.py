@@ -144,7 +144,7 @@ def start_server(
     redis_url: str | None = None,
     redis_prefix: str | None = None,
     extra_env: dict[str, str] | None = None,
-    server: str = "daphne",
+    server: str = "daphne",  # or "mcp-daphne" (python -m mcp_sse.daphne_server), "uvicorn"
 ) -> LiveServer:
     port = free_port()
     env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": "demo_project.settings", **(extra_env or {})}
@@ -158,11 +158,11 @@ def start_server(
         }
         env.update(redis_env)
     log_path = log_dir / f"{server}-{port}.log"
-    if server == "daphne":
+    if server in ("daphne", "mcp-daphne"):
         cmd = [
             sys.executable,
             "-m",
-            "daphne",
+            "daphne" if server == "daphne" else "mcp_sse.daphne_server",
             "-v",
             "0",
             "--application-close-timeout",

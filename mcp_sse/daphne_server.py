@@ -1,0 +1,41 @@
+"""Daphne, minus Twisted's form parsing: ``python -m mcp_sse.daphne_server`` takes Daphne's own
+command line (``-b``, ``-p``, ``--proxy-headers``, ...) and serves the same ASGI application.
+
+Twisted parses the ``Content-Type`` of every POST that has a body, through the ``email``
+package, to fill ``request.args`` for HTML form submissions. Daphne never reads
+``request.args`` for a body (it hands the raw body to the ASGI app), and MCP posts JSON, so
+this is pure cost: about a tenth of the server's CPU per MCP call (benchmarks/PROFILE.md).
+Twisted has a switch for it (``Request(parsePOSTFormSubmission=False)``) that Daphne does not
+pass; this server turns it off on each request as Daphne registers it. Nothing else differs
+from ``daphne``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+
+
+class MCPDaphneServer(Server):
+    """Daphne's server, with Twisted's POST form parsing off for every HTTP request."""
+
+    def protocol_connected(self, protocol: Any) -> None:
+        # Daphne calls this from each request's __init__, before its body arrives. WebSocket
+        # protocols pass through here too; they have no such attribute and are left alone.
+        if hasattr(protocol, "_parsePOSTFormSubmission"):
+            protocol._parsePOSTFormSubmission = False
+        super().protocol_connected(protocol)
+
+
+class MCPDaphneCommandLine(CommandLineInterface):
+    server_class = MCPDaphneServer
+
+
+def main() -> None:
+    MCPDaphneCommandLine.entrypoint()
+
+
+if __name__ == "__main__":
+    main()
