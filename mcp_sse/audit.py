@@ -14,6 +14,7 @@ import atexit
 import json
 import logging
 import marshal
+import operator
 import re
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, models, router, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from .conf import mcp_settings
 from .protocol import jsonutil
@@ -55,11 +57,14 @@ class Redactor:
         return verdict
 
     def __call__(self, value: Any) -> Any:
+        # Only containers recurse: a call per leaf value was half the work on typical results.
         if isinstance(value, dict):
             is_secret = self.is_secret
-            return {k: REDACTED if is_secret(k) else self(v) for k, v in value.items()}
+            return {
+                k: REDACTED if is_secret(k) else self(v) if isinstance(v, dict | list) else v for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self(v) for v in value]
+            return [self(v) if isinstance(v, dict | list) else v for v in value]
         return value
 
 
@@ -72,14 +77,15 @@ def redact(value: Any) -> Any:
     return redactor()(value)
 
 
-def encode_capped(value: Any) -> str:
-    """``value`` as JSON text of at most about ``CALL_LOG_MAX_CHARS`` characters; a larger
-    value becomes ``{"truncated": true, "preview": ...}``."""
+def encode_capped(value: Any, limit: int | None = None) -> str:
+    """``value`` as JSON text of at most about ``limit`` (default ``CALL_LOG_MAX_CHARS``)
+    characters; a larger value becomes ``{"truncated": true, "preview": ...}``."""
     try:
         text = jsonutil.dumps_str(value)
     except (TypeError, ValueError):
         text = jsonutil.dumps_str(repr(value))
-    limit = mcp_settings.CALL_LOG_MAX_CHARS
+    if limit is None:
+        limit = mcp_settings.CALL_LOG_MAX_CHARS
     if len(text) <= limit:
         return text
     return jsonutil.dumps_str({"truncated": True, "preview": text[:limit]})
@@ -196,14 +202,13 @@ class DatabaseCallRecorder(CallRecorder):
         if not batch:
             return
         try:
-            rows = [prepared(entry) for entry in batch]
             try:
-                insert_call_logs(rows)
+                insert_call_logs(batch)
             except DatabaseError:
                 # The kept connection may have gone stale (server restart, idle timeout):
                 # once more on a fresh one.
                 close_old_connections()
-                insert_call_logs(rows)
+                insert_call_logs(batch)
         except Exception:
             logger.exception("mcp_sse: could not write %d call log entries", len(batch))
             close_old_connections()  # a broken connection is not kept for the next batch
@@ -218,6 +223,7 @@ class DatabaseCallRecorder(CallRecorder):
 # Field types whose values we already hold in their database form (str, int, float, None):
 # they skip the per-value preparation call. JSON and date fields keep theirs.
 _PLAIN_FIELDS = ("CharField", "TextField", "IntegerField", "BigIntegerField", "FloatField", "ForeignKey")
+_PLAIN, _JSON, _DATETIME, _OTHER = range(4)
 
 
 class _AsEncoded(json.JSONEncoder):
@@ -227,30 +233,63 @@ class _AsEncoded(json.JSONEncoder):
         return o if isinstance(o, EncodedJSON) else super().encode(o)
 
 
+def _kind(field: Any) -> int:
+    if isinstance(field, models.JSONField):
+        return _JSON
+    return _DATETIME if isinstance(field, models.DateTimeField) else _OTHER
+
+
 def insert_call_logs(entries: list[dict[str, Any]]) -> None:
     """One INSERT statement run for every entry (``executemany``): no model instances, no SQL
-    compiled per row. :class:`EncodedJSON` values go in as they are; other JSON and date values
-    go through their field's DB preparation."""
+    compiled per row, each value prepared by the shortest way to its database form.
+
+    Entries may come as ``record()`` got them (arguments and result are then redacted, capped
+    and encoded here, once each, and a ``time.time()`` stamp becomes the row's datetime) or
+    already through :func:`prepared` (their :class:`EncodedJSON` text goes in as it is)."""
     from .models import CallLog
 
     connection = connections[router.db_for_write(CallLog)]
+    ops = connection.ops
     fields = [f for f in CallLog._meta.concrete_fields if not f.primary_key]
+    # Columns whose values go in as they are come first, so one itemgetter takes them all.
+    plain = [f for f in fields if type(f).__name__ in _PLAIN_FIELDS]
+    special = [f for f in fields if type(f).__name__ not in _PLAIN_FIELDS]
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        connection.ops.quote_name(CallLog._meta.db_table),
-        ", ".join(connection.ops.quote_name(str(f.column)) for f in fields),
+        ops.quote_name(CallLog._meta.db_table),
+        ", ".join(ops.quote_name(str(f.column)) for f in plain + special),
         ", ".join(["%s"] * len(fields)),
     )
-    adapt_json = connection.ops.adapt_json_value
-    plan = [(f, f.attname, type(f).__name__ in _PLAIN_FIELDS, isinstance(f, models.JSONField)) for f in fields]
+    take_plain = operator.itemgetter(*[f.attname for f in plain])
+    plan = [(f, f.attname, _kind(f)) for f in special]
+    # Where the backend's JSON adapter is Django's default (json.dumps of the value), encoded
+    # text is its own database form; others (PostgreSQL's Jsonb) get it through the adapter.
+    json_as_text = type(ops).adapt_json_value is BaseDatabaseOperations.adapt_json_value
+    adapt_json = ops.adapt_json_value
+    adapt_datetime = ops.adapt_datetimefield_value
+    zone = UTC if settings.USE_TZ else None
+    redact_value = redactor()
+    limit = mcp_settings.CALL_LOG_MAX_CHARS
     rows = []
     for entry in entries:
-        row = []
-        for field, attname, plain, is_json in plan:
+        try:
+            row = list(take_plain(entry))
+        except KeyError:  # an entry from elsewhere than the dispatcher: defaults fill the gaps
+            row = [entry[f.attname] if f.attname in entry else f.get_default() for f in plain]
+        for field, attname, kind in plan:
             value = entry[attname] if attname in entry else field.get_default()
-            if plain:
-                row.append(value)
-            elif is_json and isinstance(value, EncodedJSON):
-                row.append(adapt_json(value, _AsEncoded))
+            if kind == _JSON:
+                if value is None and attname == "arguments":
+                    value = {}
+                if value is None:
+                    row.append(None)
+                    continue
+                if not isinstance(value, EncodedJSON):
+                    value = EncodedJSON(encode_capped(redact_value(value), limit))
+                row.append(value if json_as_text else adapt_json(value, _AsEncoded))
+            elif kind == _DATETIME and isinstance(value, float):
+                # What DateTimeField would store for timezone.now() at that instant, minus
+                # the field's checks for naive values (this one never is, under USE_TZ).
+                row.append(adapt_datetime(datetime.fromtimestamp(value, tz=zone)))
             else:
                 row.append(field.get_db_prep_save(value, connection))
         rows.append(row)

@@ -84,6 +84,24 @@ def test_written_rows_read_back_as_json_not_as_strings() -> None:
     assert CallLog.objects.get(request_id="b").result is None
 
 
+@pytest.mark.django_db
+def test_raw_entries_are_stored_as_prepared_ones_are() -> None:
+    """The writer hands record()'s entries straight to the insert, which redacts, caps and
+    encodes them itself and turns the time.time() stamp into the row's datetime: the rows must
+    equal those written through prepared() and a model-style datetime."""
+    stamp = timezone.now()
+    common = {"arguments": {"Token": "t", "n": [1, {"password": "p"}]}, "when": stamp}
+    audit.insert_call_logs([audit.prepared(entry(request_id="prepared", **common))])
+    audit.insert_call_logs(
+        [entry(request_id="raw", **(common | {"when": stamp.timestamp()})), entry(request_id="none", arguments=None)]
+    )
+    prepared, raw = CallLog.objects.get(request_id="prepared"), CallLog.objects.get(request_id="raw")
+    assert raw.arguments == prepared.arguments == {"Token": "[redacted]", "n": [1, {"password": "[redacted]"}]}
+    assert raw.result == prepared.result
+    assert raw.when == prepared.when == stamp
+    assert CallLog.objects.get(request_id="none").arguments == {}
+
+
 # transaction=True: after a failed write the writer closes its connection, which must not be
 # the test's own transaction.
 @pytest.mark.django_db(transaction=True)

@@ -29,6 +29,21 @@ class TestJSON:
         with pytest.raises(jsonutil.JSONDecodeError):
             jsonutil.loads(text)
 
+    @given(json_values)
+    def test_output_is_the_stdlib_encoders_compact_unescaped_text(self, value: object) -> None:
+        # dumps() reuses one C encoder instead of building one per call: same text, byte for byte.
+        expected = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        assert jsonutil.dumps_str(value) == expected
+        assert jsonutil.dumps(value) == expected.encode("utf-8")
+
+    def test_circular_and_unencodable_values_raise_what_json_raises(self) -> None:
+        loop: list[object] = []
+        loop.append(loop)
+        with pytest.raises(ValueError, match="Circular reference"):
+            jsonutil.dumps(loop)
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            jsonutil.dumps({"x": object()})
+
     def test_non_finite_numbers_are_rejected_on_output(self) -> None:
         with pytest.raises(ValueError):
             jsonutil.dumps({"x": float("nan")})

@@ -20,6 +20,17 @@ def _reject_constant(name: str) -> Any:
 
 _decoder = json.JSONDecoder(parse_constant=_reject_constant)
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# The C encoder that JSONEncoder.encode() builds afresh for every call, built once (a third of
+# the cost of encoding a small message). Without a markers dict it keeps no per-call state; a
+# circular structure then ends in RecursionError instead of ValueError (handled below).
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode = (
+    _c_make_encoder(
+        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if _c_make_encoder is not None
+    else None
+)
 
 
 def loads(data: bytes | str) -> Any:
@@ -41,8 +52,15 @@ def loads(data: bytes | str) -> Any:
 
 def dumps(obj: Any) -> bytes:
     """Encode ``obj`` as compact UTF-8 JSON; NaN and Infinity raise ``ValueError``."""
-    return _encoder.encode(obj).encode("utf-8")
+    return dumps_str(obj).encode("utf-8")
 
 
 def dumps_str(obj: Any) -> str:
-    return _encoder.encode(obj)
+    """``obj`` as compact JSON text; NaN, Infinity and circular structures raise ``ValueError``,
+    values JSON has no type for ``TypeError``."""
+    if _c_encode is None:
+        return _encoder.encode(obj)
+    try:
+        return "".join(_c_encode(obj, 0))
+    except RecursionError:
+        raise ValueError("Circular reference detected (or a structure nested too deeply)") from None
