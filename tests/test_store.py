@@ -82,3 +82,16 @@ async def test_redis_store_survives_a_burst_beyond_its_pool() -> None:
         await store.set("burst", 1, 60)
         values = await asyncio.gather(*(store.get("burst") for _ in range(store_module.REDIS_MAX_CONNECTIONS * 3)))
         assert values == [1] * (store_module.REDIS_MAX_CONNECTIONS * 3)
+
+
+async def test_our_locmem_instance_skips_key_validation_and_django_s_does_not() -> None:
+    """A key memcached would refuse (spaces, control characters) only warns in Django; our own
+    LocMem instance does not spend time checking, the one caches[] hands out still does."""
+    odd_key = "mcp_sse:session:has spaces\x01"
+    with override_settings(CACHES=CONFIGS["locmem"]()):
+        store = shared_cache()
+        assert isinstance(store, SyncStore)
+        await store.set(odd_key, {"ok": 1}, 60)
+        assert await store.get(odd_key) == {"ok": 1}
+        with pytest.warns(Warning, match="memcached"):
+            caches["default"].get(odd_key)

@@ -94,6 +94,23 @@ def allowed_hosts() -> list[str]:
     return mcp_settings.derived("allowed_hosts", compute)
 
 
+# Distinct Host headers whose verdict is remembered (clients may send any; the memo stays small).
+HOST_MEMO_LIMIT = 256
+
+
+def host_allowed(host: str) -> bool:
+    """Whether a Host header names an allowed host (remembered per header value until the
+    settings change: a server sees the same one or two values on nearly every request)."""
+    memo: dict[str, bool] = mcp_settings.derived("host_verdicts", dict)
+    verdict = memo.get(host)
+    if verdict is None:
+        domain, _port = split_domain_port(host)
+        verdict = bool(domain) and validate_host(domain, allowed_hosts())
+        if len(memo) < HOST_MEMO_LIMIT:
+            memo[host] = verdict
+    return verdict
+
+
 def allowed_origins() -> set[str] | None:
     """Origins allowed to call us; None means any (``ALLOWED_ORIGINS = "*"``)."""
     return mcp_settings.derived("allowed_origins", _compute_allowed_origins)
@@ -189,8 +206,7 @@ class MCPConsumer(AsyncConsumer):
     def check_host_and_origin(self) -> None:
         """DNS-rebinding protection: a bad Host gets 421, a foreign Origin 403."""
         host = self.headers.get("host", "")
-        domain, _port = split_domain_port(host)
-        if not domain or not validate_host(domain, allowed_hosts()):
+        if not host_allowed(host):
             raise HTTPError(421, f"Host {host!r} is not allowed (see ALLOWED_HOSTS)")
         origin = self.headers.get("origin")
         if origin and origin != "null" and not origin_allowed(origin):
