@@ -9,7 +9,6 @@ server layer, so this module knows nothing of HTTP or sessions.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -105,7 +104,9 @@ class Context:
         self.caller = caller
         self.request_info = info
         self._link = link
-        self._cancelled = threading.Event()
+        # A plain flag, not a threading.Event (a lock and a condition per call): sync tools in
+        # other threads only ever read it, and an attribute read or write is atomic.
+        self._cancelled = False
         self._last_progress: float | None = None
         # Whatever the tool wants to keep between input_required rounds (2026-07-28): the
         # server signs it into requestState and hands it back on the retry. Per call otherwise.
@@ -131,13 +132,13 @@ class Context:
     # -- cancellation -------------------------------------------------------------------
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def mark_cancelled(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     def raise_if_cancelled(self) -> None:
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise CancelledByClient("the client cancelled this request")
 
     # -- talking to the client ----------------------------------------------------------

@@ -1,0 +1,104 @@
+"""The thread pool sync tools run on (mcp_sse.registry.threads)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+
+import pytest
+
+from mcp_sse.registry.threads import ToolThreads
+
+marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+
+
+async def test_results_exceptions_and_context_reach_the_caller() -> None:
+    pool = ToolThreads(max_workers=4)
+    marker.set("from the loop")
+
+    def where(suffix: str) -> tuple[str, str]:
+        return threading.current_thread().name, marker.get() + suffix
+
+    name, seen = await pool.run(where, {"suffix": "!"})
+    assert name.startswith("mcp-tool-") and name != threading.current_thread().name
+    assert seen == "from the loop!"
+
+    def fail() -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        await pool.run(fail, {})
+
+    def stop() -> None:
+        raise StopIteration("done")
+
+    # asyncio futures cannot carry StopIteration: the caller gets a RuntimeError naming it.
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await pool.run(stop, {})
+
+
+async def test_many_concurrent_calls_each_get_their_own_result() -> None:
+    """Results are handed back in batches (one loop wake-up for several): none may be lost or
+    crossed, even when they finish while the loop is delivering others."""
+    pool = ToolThreads(max_workers=8)
+
+    def square(n: int) -> int:
+        if n % 7 == 0:
+            time.sleep(0.001)
+        return n * n
+
+    results = await asyncio.gather(*(pool.run(square, {"n": n}) for n in range(500)))
+    assert results == [n * n for n in range(500)]
+    assert pool.started <= 8
+
+
+async def test_a_blocked_call_never_holds_up_another_while_a_thread_can_start() -> None:
+    """Four calls that can only finish together (a barrier) need four threads at once."""
+    pool = ToolThreads(max_workers=4)
+    barrier = threading.Barrier(4, timeout=5)
+    done = await asyncio.wait_for(asyncio.gather(*(pool.run(barrier.wait, {}) for _ in range(4))), 10)
+    assert sorted(done) == [0, 1, 2, 3]
+    assert pool.started == 4
+
+
+async def test_calls_beyond_the_limit_wait_for_a_free_thread() -> None:
+    pool = ToolThreads(max_workers=2)
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def busy() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+
+    await asyncio.gather(*(pool.run(busy, {}) for _ in range(8)))
+    assert most == 2 and pool.started == 2
+
+
+async def test_a_cancelled_call_leaves_the_pool_working() -> None:
+    """The client cancelled: the caller stops waiting, the thread finishes on its own, and its
+    late result is dropped without disturbing later calls."""
+    pool = ToolThreads(max_workers=1)
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        finished.set()
+        return "late"
+
+    call = asyncio.ensure_future(pool.run(slow, {}))
+    await asyncio.sleep(0.05)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    release.set()
+    assert await pool.run(lambda: "next", {}) == "next"
+    assert finished.is_set()
