@@ -494,12 +494,12 @@ def bucket_of(code: list[str]) -> str:
     paths = [frame_path(f) for f in code]
     if any("Thread._bootstrap" in f for f in code):
         if any(p.startswith("mcp_sse/audit.py") for p in paths):
-            return "worker thread: call log writes (bulk_create)"
+            return "worker thread: call log writes (executemany)"
         if any(p.startswith("django/core/cache") for p in paths):
             return "worker thread: cache get/set"
         if any(p.startswith("django/db") for p in paths):
             return "worker thread: ORM / database"
-        return "worker thread: tool call hand-off (run_in_executor) and Django connection hygiene"
+        return "worker thread: sync tools (the tool, its hand-off, Django connection hygiene)"
     for path in reversed(paths):
         for prefix, name in LOOP_OWNERS:
             if path.startswith(prefix):
@@ -509,8 +509,14 @@ def bucket_of(code: list[str]) -> str:
 
 # Innermost frames of a pool thread blocked waiting for work: py-spy (--nonblocking) records
 # these as samples, but they are not CPU (the thread sleeps in the queue's lock, or waits for
-# the GIL right after waking).
-WAITING_LEAVES = ("_worker (concurrent/futures/thread.py)", "wait (threading.py)", "get (queue.py)")
+# the GIL right after waking). mcp_sse's tool threads wait in ``SimpleQueue.get()``, a C call,
+# so their idle samples end in ``_work`` itself (everything else it does calls out).
+WAITING_LEAVES = (
+    "_worker (concurrent/futures/thread.py)",
+    "wait (threading.py)",
+    "get (queue.py)",
+    "ToolThreads._work (mcp_sse/registry/threads.py)",
+)
 
 
 def is_waiting(code: list[str]) -> bool:
