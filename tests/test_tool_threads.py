@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+import signal
 import threading
 import time
 
@@ -102,3 +104,27 @@ async def test_a_cancelled_call_leaves_the_pool_working() -> None:
     release.set()
     assert await pool.run(lambda: "next", {}) == "next"
     assert finished.is_set()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+async def test_a_forked_child_starts_its_own_threads() -> None:
+    """A process forked after calls ran (a pre-forking server, multiprocessing) inherits the
+    pool's bookkeeping but none of its threads: calls there must still run."""
+    pool = ToolThreads(max_workers=2)
+    assert await pool.run(lambda: "parent", {}) == "parent"
+    assert pool.started == 1
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if a call completes
+        signal.alarm(10)
+        outcome: list[object] = []
+
+        async def call_in_child() -> object:
+            return await pool.run(lambda: "child", {})
+
+        # A thread of its own: the forked thread still counts as inside the parent's loop.
+        runner = threading.Thread(target=lambda: outcome.append(asyncio.run(call_in_child())))
+        runner.start()
+        runner.join(8)
+        os._exit(0 if outcome == ["child"] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

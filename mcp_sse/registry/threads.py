@@ -67,6 +67,13 @@ class ToolThreads:
 
     def __init__(self, max_workers: int = MAX_WORKERS) -> None:
         self.max_workers = max_workers
+        self._reset()
+        # A forked child has none of the parent's threads: it starts over with its own. (A weak
+        # reference: fork hooks cannot be unregistered, and pools made in tests come and go.)
+        reset = weakref.WeakMethod(self._reset)
+        os.register_at_fork(after_in_child=lambda: _call_if_alive(reset))
+
+    def _reset(self) -> None:
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         # One permit per worker waiting for a job: a new job takes one or starts a thread, so a
         # job never waits behind another one while a thread could still be started.
@@ -111,6 +118,12 @@ class ToolThreads:
                 inbox.post(future, True, value)
             del inbox, future, context, func, kwargs  # keep nothing alive while idle
             self.idle.release()
+
+
+def _call_if_alive(method: weakref.WeakMethod[Callable[[], None]]) -> None:
+    bound = method()
+    if bound is not None:
+        bound()
 
 
 tool_threads = ToolThreads()
