@@ -68,6 +68,9 @@ DEFAULTS: dict[str, Any] = {
     # with_mcp() builds the app: full collections then scan only what requests allocate (the
     # benchmarks saw 55-78 ms pauses twice a second without it).
     "GC_FREEZE": True,
+    # Threads sync tools, resources and prompts run on, per process (None: min(32, CPUs + 4),
+    # what Python's default executor takes). A call beyond them waits for a free thread.
+    "SYNC_TOOL_THREADS": None,
     # 2026-07-28 caching hints on list/read results.
     "CACHE_TTL_MS": 0,
     "CACHE_SCOPE": "private",

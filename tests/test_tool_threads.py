@@ -126,5 +126,18 @@ async def test_a_forked_child_starts_its_own_threads() -> None:
         runner.start()
         runner.join(8)
         os._exit(0 if outcome == ["child"] else 1)
-    _, status = os.waitpid(pid, 0)
+    _, status = await asyncio.to_thread(os.waitpid, pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+async def test_the_setting_bounds_the_default_pool() -> None:
+    from django.test import override_settings
+
+    pool = ToolThreads()
+    with override_settings(MCP_SSE={"SYNC_TOOL_THREADS": 3}):
+        assert pool.limit() == 3
+        barrier = threading.Barrier(3, timeout=5)
+        await asyncio.wait_for(asyncio.gather(*(pool.run(barrier.wait, {}) for _ in range(3))), 10)
+        await asyncio.gather(*(pool.run(lambda: time.sleep(0.01), {}) for _ in range(6)))
+    assert pool.started == 3
+    assert pool.limit() == min(32, (os.cpu_count() or 1) + 4)

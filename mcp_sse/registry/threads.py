@@ -23,8 +23,10 @@ from typing import Any
 
 from django.db import close_old_connections
 
+from ..conf import mcp_settings
+
 # As many threads as the default executor would use: sync tools may block on I/O.
-MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)
+DEFAULT_MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 
 
 class LoopInbox:
@@ -63,9 +65,11 @@ class LoopInbox:
 
 
 class ToolThreads:
-    """Worker threads started on demand (up to ``max_workers``), kept for the process's life."""
+    """Worker threads started on demand (up to ``max_workers``, by default the
+    ``SYNC_TOOL_THREADS`` setting), kept for the process's life."""
 
-    def __init__(self, max_workers: int = MAX_WORKERS) -> None:
+    def __init__(self, max_workers: int | None = None) -> None:
+        # None: the SYNC_TOOL_THREADS setting, read when a thread is about to start.
         self.max_workers = max_workers
         self._reset()
         # A forked child has none of the parent's threads: it starts over with its own. (A weak
@@ -94,9 +98,16 @@ class ToolThreads:
             self._start_worker()
         return future
 
+    def limit(self) -> int:
+        if self.max_workers is not None:
+            return self.max_workers
+        configured = mcp_settings.SYNC_TOOL_THREADS
+        return int(configured) if configured else DEFAULT_MAX_WORKERS
+
     def _start_worker(self) -> None:
+        limit = self.limit()
         with self.start_lock:
-            if self.started >= self.max_workers:
+            if self.started >= limit:
                 return  # the job waits for the next free worker
             self.started += 1
             number = self.started
