@@ -118,7 +118,16 @@ def check_cache_size(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
     unknown = mcp_settings.unknown_keys()
     if unknown:
-        return [Warning(f"Unknown MCP_SSE settings: {', '.join(unknown)}", id="mcp_sse.W010")]
-    return []
+        problems.append(Warning(f"Unknown MCP_SSE settings: {', '.join(unknown)}", id="mcp_sse.W010"))
+    threads = mcp_settings.SYNC_TOOL_THREADS
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        problems.append(
+            Error(
+                f"MCP_SSE['SYNC_TOOL_THREADS'] must be a positive integer or None, not {threads!r}",
+                id="mcp_sse.E012",
+            )
+        )
+    return problems

@@ -65,6 +65,14 @@ def test_unknown_settings_warn() -> None:
         assert [e.id for e in checks.check_settings()] == ["mcp_sse.W010"]
 
 
+def test_a_bad_thread_count_is_an_error() -> None:
+    for bad in (0, -2, "8", True):
+        with override_settings(MCP_SSE={"SYNC_TOOL_THREADS": bad}):
+            assert [e.id for e in checks.check_settings()] == ["mcp_sse.E012"]
+    with override_settings(MCP_SSE={"SYNC_TOOL_THREADS": 8}):
+        assert checks.check_settings() == []
+
+
 def test_small_locmem_cache_warns() -> None:
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         assert [e.id for e in checks.check_cache_size()] == ["mcp_sse.W011"]
