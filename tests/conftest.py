@@ -29,6 +29,25 @@ def pytest_report_header(config: Any) -> list[str]:
     ]
 
 
+def _live_servers_of(item: pytest.Item) -> list[LiveServer]:
+    found: list[LiveServer] = []
+    for value in getattr(item, "funcargs", {}).values():
+        candidates = value if isinstance(value, tuple | list) else getattr(value, "started", [value])
+        found += [server for server in candidates if isinstance(server, LiveServer) and server not in found]
+    return found
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed live test shows the end of each of its servers' logs: a flake seen once in CI
+    can then be read, not just re-run."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and call.when == "call":
+        for server in _live_servers_of(item):
+            report.sections.append((f"log of the server at {server.url}", server.log()[-6000:] or "(empty)"))
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -61,6 +80,7 @@ def server_factory(
         started.append(server)
         return server
 
+    start.started = started  # type: ignore[attr-defined]  # for the failure report's server logs
     yield start
     for server in started:
         server.stop()
