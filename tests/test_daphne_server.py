@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
 from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from mcp import Client
+from twisted.web import http
 from twisted.web.test.requesthelper import DummyChannel
 
 from mcp_sse.daphne_server import MCPDaphneCommandLine, MCPDaphneServer
@@ -25,10 +25,17 @@ from tests.live import LiveDatabase, LiveServer
 def request_registered_with(server: Server) -> WebRequest:
     server.connections = {}
     channel = DummyChannel()
-    channel.factory = SimpleNamespace(server=server)
+    factory = http.HTTPFactory()
+    factory.startFactory()  # as listening does: the access log goes to Twisted's log
+    factory.server = server
+    channel.factory = factory
     request = WebRequest(channel)
     assert request in server.connections  # Daphne's own bookkeeping still happens
     return request
+
+
+def access_log_of(request: WebRequest) -> object:
+    return request.channel.factory._logFile
 
 
 def test_requests_of_our_server_skip_form_parsing() -> None:
@@ -37,9 +44,22 @@ def test_requests_of_our_server_skip_form_parsing() -> None:
 
 
 def test_plain_daphne_parses_forms() -> None:
-    """The behaviour we turn off: without our server every request would parse forms."""
+    """The behaviour we turn off: without our server every request would parse forms (and
+    format an access-log line for Twisted's log)."""
     request = request_registered_with(Server(application=None, endpoints=["tcp:port=0"]))
     assert request._parsePOSTFormSubmission is True
+    assert access_log_of(request) is not None
+
+
+def test_twisted_access_lines_are_not_formatted_while_daphne_discards_them() -> None:
+    for verbosity in (0, 1):
+        quiet = request_registered_with(
+            MCPDaphneServer(application=None, endpoints=["tcp:port=0"], verbosity=verbosity)
+        )
+        assert access_log_of(quiet) is None
+    # From verbosity 2 on Daphne passes Twisted's log to Python logging: the lines stay.
+    chatty = request_registered_with(MCPDaphneServer(application=None, endpoints=["tcp:port=0"], verbosity=2))
+    assert access_log_of(chatty) is not None
 
 
 class WebSocketLike:
