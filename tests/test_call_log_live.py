@@ -41,7 +41,7 @@ async def test_buffered_entries_are_written_when_the_server_stops(server_factory
         ]
         for response in await asyncio.gather(*calls):
             assert response.status_code == 200
-    # Stop at once: the last entries are still in the recorder's buffer (it writes every 0.25 s).
+    # Stop at once: the last entries are still in the recorder's buffer (it writes every 0.1 s).
     server.process.terminate()
     assert server.process.wait(15) == 0
     count = live_db.shell(
