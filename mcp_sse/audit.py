@@ -95,6 +95,11 @@ class EncodedJSON(str):
     """JSON text already encoded: stored as it is, never encoded a second time."""
 
 
+def stored_json(value: Any, redact_value: Redactor, limit: int | None = None) -> EncodedJSON:
+    """A call log JSON value as it is stored: secrets redacted, capped, encoded once."""
+    return EncodedJSON(encode_capped(redact_value(value), limit))
+
+
 def prepared(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry ready to store: secrets redacted, arguments and result encoded once as capped
     JSON text (:class:`EncodedJSON`)."""
@@ -102,9 +107,9 @@ def prepared(entry: dict[str, Any]) -> dict[str, Any]:
     ready = dict(entry)
     if isinstance(entry.get("when"), float):  # a time.time() stamp, made what timezone.now() gives
         ready["when"] = datetime.fromtimestamp(entry["when"], tz=UTC if settings.USE_TZ else None)
-    ready["arguments"] = EncodedJSON(encode_capped(redact_value(entry.get("arguments") or {})))
+    ready["arguments"] = stored_json(entry.get("arguments") or {}, redact_value)
     if entry.get("result") is not None:
-        ready["result"] = EncodedJSON(encode_capped(redact_value(entry["result"])))
+        ready["result"] = stored_json(entry["result"], redact_value)
     return ready
 
 
@@ -226,7 +231,7 @@ class DatabaseCallRecorder(CallRecorder):
 # Field types whose values we already hold in their database form (str, int, float, None):
 # they skip the per-value preparation call. JSON and date fields keep theirs.
 _PLAIN_FIELDS = ("CharField", "TextField", "IntegerField", "BigIntegerField", "FloatField", "ForeignKey")
-_PLAIN, _JSON, _DATETIME, _OTHER = range(4)
+_JSON, _DATETIME, _OTHER = range(3)  # how insert_call_logs prepares the other columns
 
 
 class _AsEncoded(json.JSONEncoder):
@@ -287,7 +292,7 @@ def insert_call_logs(entries: list[dict[str, Any]]) -> None:
                     row.append(None)
                     continue
                 if not isinstance(value, EncodedJSON):
-                    value = EncodedJSON(encode_capped(redact_value(value), limit))
+                    value = stored_json(value, redact_value, limit)
                 row.append(value if json_as_text else adapt_json(value, _AsEncoded))
             elif kind == _DATETIME and isinstance(value, float):
                 # What DateTimeField would store for timezone.now() at that instant, minus

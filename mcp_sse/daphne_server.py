@@ -20,7 +20,8 @@ from daphne.server import Server
 
 
 class MCPDaphneServer(Server):
-    """Daphne's server, with Twisted's POST form parsing off for every HTTP request."""
+    """Daphne's server, with Twisted's POST form parsing off for every HTTP request (and, at
+    verbosity 0-1, no access-log lines formatted for Twisted's discarded log)."""
 
     def protocol_connected(self, protocol: Any) -> None:
         # Daphne calls this from each request's __init__, before its body arrives. WebSocket

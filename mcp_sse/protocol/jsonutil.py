@@ -26,9 +26,17 @@ _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
 _c_encode = (
     _c_make_encoder(
-        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        None,  # no circular-reference markers
+        _encoder.default,
+        json.encoder.encode_basestring,  # what JSONEncoder picks for ensure_ascii=False
+        _encoder.indent,
+        _encoder.key_separator,
+        _encoder.item_separator,
+        _encoder.sort_keys,
+        _encoder.skipkeys,
+        _encoder.allow_nan,
     )
-    if _c_make_encoder is not None
+    if _c_make_encoder is not None and not _encoder.ensure_ascii
     else None
 )
 
