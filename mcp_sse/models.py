@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .signals import tokens_revoked
+
 TOKEN_PREFIX = "mcp_"
 
 
@@ -24,7 +26,26 @@ def new_token_secret() -> tuple[str, str, str]:
     return plaintext, hash_token(plaintext), plaintext[:12]
 
 
-class AccessTokenManager(models.Manager["AccessToken"]):
+class AccessTokenQuerySet(models.QuerySet["AccessToken"]):
+    def revoke(self) -> int:
+        """Revoke the active tokens in this queryset and return how many were revoked.
+
+        The one revocation path: the admin's button and list action, ``mcp_token revoke`` and
+        site code all call it. ``update()`` sends no model signal, so it sends ``tokens_revoked``,
+        whose receiver drops the tokens from the auth cache and ends their open streams.
+        """
+        # Read, then write in one statement, with no transaction around both: on SQLite a
+        # transaction that reads before it writes fails ("database is locked") when another
+        # connection, such as the call log's writer, began writing in between.
+        live = dict(self.filter(revoked__isnull=True).values_list("pk", "digest"))
+        if not live:
+            return 0
+        count = AccessToken.objects.filter(pk__in=list(live), revoked__isnull=True).update(revoked=timezone.now())
+        tokens_revoked.send(sender=AccessToken, token_ids=list(live), digests=list(live.values()))
+        return count
+
+
+class AccessTokenManager(models.Manager.from_queryset(AccessTokenQuerySet)):  # type: ignore[misc]
     def create_token(self, user: Any, name: str = "", **fields: Any) -> tuple[AccessToken, str]:
         """Create a token and return ``(row, plaintext)``; the plaintext is never stored."""
         plaintext, digest, prefix = new_token_secret()
@@ -61,6 +82,12 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or 'token'} ({self.prefix}…)"
+
+    def revoke(self) -> bool:
+        """Revoke this token (see ``AccessTokenQuerySet.revoke``); False if it already was."""
+        revoked = AccessToken.objects.filter(pk=self.pk).revoke() > 0
+        self.revoked = AccessToken.objects.values_list("revoked", flat=True).get(pk=self.pk)
+        return revoked
 
     @property
     def is_active(self) -> bool:

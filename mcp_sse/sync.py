@@ -12,6 +12,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_migrate, pos
 
 from .access import invalidate_visibility
 from .registry.base import Registry, default_registry
+from .signals import tokens_revoked
 
 logger = logging.getLogger("mcp_sse")
 
@@ -141,22 +142,33 @@ def forget_tokens(digests: list[str]) -> None:
     transaction.on_commit(forget)
 
 
-def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    forget_tokens([instance.digest])
-    if getattr(instance, "pk", None) is not None and (
-        kwargs.get("signal") is post_delete or getattr(instance, "revoked", None) is not None
-    ):
-        token_id = instance.pk
+def end_token_streams(token_ids: list[int]) -> None:
+    """After commit, end every open stream authenticated with these tokens, on every worker."""
 
-        def end_streams() -> None:
-            from .notify import notify_token_revoked
+    def end_streams() -> None:
+        from .notify import notify_token_revoked
 
+        for token_id in token_ids:
             try:
                 notify_token_revoked(token_id)
             except Exception:
                 logger.exception("mcp_sse: could not end the streams of a revoked token")
 
-        transaction.on_commit(end_streams)
+    transaction.on_commit(end_streams)
+
+
+def _tokens_revoked(sender: Any, token_ids: list[int], digests: list[str], **kwargs: Any) -> None:
+    forget_tokens(digests)
+    end_token_streams(token_ids)
+
+
+def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    forget_tokens([instance.digest])
+    # A deleted token, or one saved with ``revoked`` set by code that bypassed ``revoke()``.
+    if getattr(instance, "pk", None) is not None and (
+        kwargs.get("signal") is post_delete or getattr(instance, "revoked", None) is not None
+    ):
+        end_token_streams([instance.pk])
 
 
 def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -196,6 +208,7 @@ def connect_signals() -> None:
     m2m_changed.connect(_visibility_changed, sender=Tool.allowed_groups.through, dispatch_uid="mcp_sse.tool_groups")
     post_save.connect(_token_changed, sender=AccessToken, dispatch_uid="mcp_sse.token_saved")
     post_delete.connect(_token_changed, sender=AccessToken, dispatch_uid="mcp_sse.token_deleted")
+    tokens_revoked.connect(_tokens_revoked, sender=AccessToken, dispatch_uid="mcp_sse.tokens_revoked")
     user_model = get_user_model()
     post_save.connect(_user_changed, sender=user_model, dispatch_uid="mcp_sse.user_saved")
     groups = getattr(user_model, "groups", None)

@@ -247,3 +247,79 @@ def test_chromium_is_where_the_tests_expect_it() -> None:
         assert os.path.exists(CHROMIUM) or shutil.which("chromium"), "CI must install chromium (make browser)"
     elif not os.path.exists(CHROMIUM):
         pytest.skip("chromium missing: `make browser` installs it")
+
+
+async def _stream_ends(reader: Any, timeout: float) -> None:
+    """Read what is left of a stream; fail if it does not end within ``timeout`` seconds."""
+
+    async def drain() -> None:
+        async for _ in reader:
+            pass
+
+    try:
+        await asyncio.wait_for(drain(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"the stream of a revoked token was still open after {timeout}s") from None
+
+
+async def test_admin_revocation_ends_the_tokens_open_streams(
+    browser_page: Any, daphne_server: LiveServer, live_db: LiveDatabase, artifacts_dir: Path
+) -> None:
+    """Revoke, from the token page's button and from the list action, ends every open stream of
+    that token (legacy SSE and the Streamable GET stream) at once, and no other token's stream.
+
+    Before the one revocation path (``AccessToken.objects.filter(...).revoke()``), the admin
+    revoked with ``QuerySet.update()``: new requests were refused but the streams kept receiving.
+    """
+    from tests.sse_client import events, next_event
+    from tests.test_tokens import open_session
+
+    page, server = browser_page, daphne_server
+    live_db.create_user("stream-owner")
+    by_button = live_db.create_token("stream-owner", "--name", "revoked by button")
+    by_action = live_db.create_token("stream-owner", "--name", "revoked by action")
+    kept = live_db.create_token("stream-owner", "--name", "kept open")
+
+    def sse_headers(token: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {token}", "accept": "text/event-stream"}
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(15, read=60)) as http:
+        session = await open_session(http, server, by_button)
+        async with (
+            http.stream("GET", f"{server.url}/mcp/sse", headers=sse_headers(by_button)) as legacy_stream,
+            http.stream("GET", server.mcp_url, headers={**session, "accept": "text/event-stream"}) as get_stream,
+            http.stream("GET", f"{server.url}/mcp/sse", headers=sse_headers(by_action)) as action_stream,
+            http.stream("GET", f"{server.url}/mcp/sse", headers=sse_headers(kept)) as kept_stream,
+        ):
+            assert get_stream.status_code == 200
+            legacy, streamable = events(legacy_stream), events(get_stream)
+            action, kept_reader = events(action_stream), events(kept_stream)
+            for reader in (legacy, action):
+                assert (await next_event(reader)).event == "endpoint"
+            kept_endpoint = (await next_event(kept_reader)).data
+
+            # -- the button on the token's page ------------------------------------------
+            await page.goto(f"{server.url}/admin/mcp_sse/accesstoken/?q=revoked+by+button")
+            await page.locator("#result_list tbody tr th a").first.click()
+            await page.click("button.mcp-revoke-button")
+            await page.wait_for_selector("ul.messagelist")
+            await shot(page, artifacts_dir, "08-revoked-by-button")
+            await _stream_ends(legacy, 10)
+            await _stream_ends(streamable, 10)
+
+            # -- the list action ----------------------------------------------------------
+            await page.goto(f"{server.url}/admin/mcp_sse/accesstoken/?q=revoked+by+action")
+            await page.locator("#result_list tbody tr input.action-select").first.check()
+            await page.select_option("select[name=action]", "revoke")
+            await page.click("button[name=index]")
+            await page.wait_for_selector("ul.messagelist")
+            await shot(page, artifacts_dir, "09-revoked-by-action")
+            await _stream_ends(action, 10)
+
+            # The other token's stream still carries replies.
+            ping = {"jsonrpc": "2.0", "id": 7, "method": "ping"}
+            posted = await http.post(
+                server.url + kept_endpoint, json=ping, headers={"authorization": f"Bearer {kept}"}
+            )
+            assert posted.status_code == 202
+            assert (await next_event(kept_reader)).json()["id"] == 7

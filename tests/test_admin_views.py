@@ -314,3 +314,33 @@ def test_user_changes_drop_their_tokens_from_the_cache(boss: Any) -> None:
     cache.set(key, {"token_id": token.pk}, 300)
     Group.objects.create(name="readers").user_set.add(boss)  # groups are cached with the token
     assert cache.get(key) is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["button", "action", "command", "code"])
+def test_every_revocation_path_ends_the_tokens_streams(admin_client: Client, boss: Any, path: str) -> None:
+    """Admin button, admin list action, ``mcp_token revoke`` and code share one path: each
+    forgets the cached token and broadcasts ``mcp.token_revoked`` (which ends its open streams)."""
+    from django.core.management import call_command
+
+    from mcp_sse.notify import TOKEN_REVOKED
+
+    token, plaintext = AccessToken.objects.create_token(boss, name=f"by {path}")
+    caches["default"].set(_cache_key(hash_token(plaintext)), {"user_id": boss.pk}, 60)
+    with broadcasts_heard() as heard:
+        if path == "button":
+            assert admin_client.post(f"/admin/mcp_sse/accesstoken/{token.pk}/revoke/").status_code == 302
+        elif path == "action":
+            admin_client.post("/admin/mcp_sse/accesstoken/", {"action": "revoke", "_selected_action": [str(token.pk)]})
+        elif path == "command":
+            call_command("mcp_token", "revoke", str(token.pk), stdout=io.StringIO())
+        else:
+            assert token.revoke() is True
+            assert token.revoked is not None
+        assert heard() == [{"type": TOKEN_REVOKED, "token_id": token.pk}]
+    assert caches["default"].get(_cache_key(hash_token(plaintext))) is None
+    assert AccessToken.objects.get(pk=token.pk).state == "revoked"
+    # Revoking again changes nothing and tells no one.
+    with broadcasts_heard() as heard:
+        assert AccessToken.objects.filter(pk=token.pk).revoke() == 0
+        assert heard() == []

@@ -21,8 +21,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from ..models import AccessToken, CallLog, Dashboard, Tool, new_token_secret
-from ..sync import LIST_OF_KIND, forget_tokens, visibility_changed
+from ..models import AccessToken, AccessTokenQuerySet, CallLog, Dashboard, Tool, new_token_secret
+from ..sync import LIST_OF_KIND, visibility_changed
 from . import charts, stats
 
 STATS_HOURS = 24  # the window of the tool list's figures
@@ -194,17 +194,6 @@ class TokenStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-def revoke_tokens(queryset: QuerySet[AccessToken]) -> int:
-    """Revoke the active tokens in ``queryset``; servers refuse them from the next request."""
-    # Read, then write in one statement, with no transaction around both: on SQLite a transaction
-    # that reads before it writes fails ("database is locked") when another connection, such as
-    # the call log's writer, began writing in between.
-    live = dict(queryset.filter(revoked__isnull=True).values_list("pk", "digest"))
-    count = AccessToken.objects.filter(pk__in=list(live), revoked__isnull=True).update(revoked=timezone.now())
-    forget_tokens(list(live.values()))  # update() sends no signals; the update is committed already
-    return count
-
-
 @admin.register(AccessToken)
 class AccessTokenAdmin(admin.ModelAdmin):
     list_display = ("__str__", "user", "state_badge", "created", "expires", "last_used", "rate_limit", "tool_limit")
@@ -275,15 +264,15 @@ class AccessTokenAdmin(admin.ModelAdmin):
         token = get_object_or_404(AccessToken, pk=object_id)
         if not self.has_change_permission(request, token):
             raise Http404
-        if revoke_tokens(AccessToken.objects.filter(pk=token.pk)):
+        if token.revoke():
             self.message_user(request, f"Revoked {token}. Clients using it are refused from now on.", messages.SUCCESS)
         else:
             self.message_user(request, f"{token} was already revoked.", messages.INFO)
         return HttpResponseRedirect(reverse("admin:mcp_sse_accesstoken_change", args=[token.pk]))
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[AccessToken]) -> None:
-        count = revoke_tokens(queryset)
+    def revoke(self, request: HttpRequest, queryset: AccessTokenQuerySet) -> None:
+        count = queryset.revoke()
         self.message_user(request, f"Revoked {count} token{'' if count == 1 else 's'}.", messages.SUCCESS)
 
     @admin.display(description="state")

@@ -88,9 +88,7 @@ class Command(BaseCommand):
             target = found.first()
             if target is None:
                 raise CommandError(f"No token {ref!r}")
-            if target.revoked is not None:
+            if target.revoke():
+                self.stdout.write(f"revoked {target}")
+            else:
                 self.stdout.write(f"already revoked: {target}")
-                continue
-            target.revoked = timezone.now()
-            target.save(update_fields=["revoked"])  # the save signal drops it from the token cache
-            self.stdout.write(f"revoked {target}")
