@@ -35,7 +35,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "mcp_sse",
     "demo_library",
-    "conformance",
 ]
 
 MIDDLEWARE = [

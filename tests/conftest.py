@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.live import IN_CI, LiveDatabase, LiveServer, prepare_database, redis_available, start_server
+from tests.live import (
+    CONFORMANCE_SETTINGS,
+    IN_CI,
+    LiveDatabase,
+    LiveServer,
+    prepare_database,
+    redis_available,
+    start_server,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 REDIS_URL = os.environ.get("MCP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -67,6 +75,15 @@ def daphne_server(live_db: LiveDatabase, tmp_path_factory: pytest.TempPathFactor
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def conformance_server(live_db: LiveDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One Daphne process serving the conformance site (conformance.settings: the demo plus the
+    suite's test_* fixtures), shared by the session."""
+    server = start_server(live_db, tmp_path_factory.mktemp("logs"), settings=CONFORMANCE_SETTINGS)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def server_factory(
     live_db: LiveDatabase, tmp_path_factory: pytest.TempPathFactory
@@ -102,4 +119,13 @@ def redis_pair(redis_url: str, server_factory: Callable[..., LiveServer]) -> tup
     prefix = uuid.uuid4().hex[:8]
     a = server_factory(redis_url=redis_url, redis_prefix=prefix)
     b = server_factory(redis_url=redis_url, redis_prefix=prefix)
+    return a, b
+
+
+@pytest.fixture
+def conformance_pair(redis_url: str, server_factory: Callable[..., LiveServer]) -> tuple[LiveServer, LiveServer]:
+    """Two Daphne processes serving the conformance site over one channels-redis layer and Redis cache."""
+    prefix = uuid.uuid4().hex[:8]
+    a = server_factory(redis_url=redis_url, redis_prefix=prefix, settings=CONFORMANCE_SETTINGS)
+    b = server_factory(redis_url=redis_url, redis_prefix=prefix, settings=CONFORMANCE_SETTINGS)
     return a, b

@@ -20,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
+DEMO_SETTINGS = "demo_project.settings"
+# The demo site plus the fixture tools, resources and prompts of the official conformance suite.
+CONFORMANCE_SETTINGS = "conformance.settings"
 
 
 def free_port() -> int:
@@ -145,9 +148,10 @@ def start_server(
     redis_prefix: str | None = None,
     extra_env: dict[str, str] | None = None,
     server: str = "daphne",  # or "mcp-daphne" (python -m mcp_sse.daphne_server), "uvicorn"
+    settings: str = DEMO_SETTINGS,  # or CONFORMANCE_SETTINGS: the demo plus the suite's fixtures
 ) -> LiveServer:
     port = free_port()
-    env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": "demo_project.settings", **(extra_env or {})}
+    env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": settings, **(extra_env or {})}
     env.pop("REDIS_URL", None)
     redis_env: dict[str, str] = {}
     if redis_url:

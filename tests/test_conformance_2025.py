@@ -15,9 +15,9 @@ EXTRA_SCENARIOS = ("server-sse-polling", "server-session-lifecycle", "json-schem
 
 
 def test_requirements_2025_11_25_all_scored_scenarios_pass(
-    daphne_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    conformance_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = run_suite(daphne_server.mcp_url.replace("127.0.0.1", "localhost"), tmp_path, "--requirements", "2025-11-25")
+    run = run_suite(conformance_server.mcp_url.replace("127.0.0.1", "localhost"), tmp_path, "--requirements", "2025-11-25")
     show(run.summary, capsys)
     failed = run.failed_scenarios()
     details = "\n".join(failure_details(tmp_path, name) for name in failed)
@@ -29,9 +29,9 @@ def test_requirements_2025_11_25_all_scored_scenarios_pass(
 
 @pytest.mark.parametrize("scenario", EXTRA_SCENARIOS)
 def test_unscored_2025_scenarios_pass(
-    daphne_server: LiveServer, tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str]
+    conformance_server: LiveServer, tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = run_suite(daphne_server.mcp_url.replace("127.0.0.1", "localhost"), tmp_path, "--scenario", scenario)
+    run = run_suite(conformance_server.mcp_url.replace("127.0.0.1", "localhost"), tmp_path, "--scenario", scenario)
     show(run.output[-2500:], capsys)
     assert run.returncode == 0, failure_details(tmp_path, scenario) or run.output[-3000:]
     assert "0 failed" in run.output and "Passed:" in run.output

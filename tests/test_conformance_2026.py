@@ -23,9 +23,9 @@ def suite_url(server: LiveServer) -> str:
 
 
 def test_requirements_2026_07_28_all_scored_scenarios_pass(
-    daphne_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    conformance_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = run_suite(suite_url(daphne_server), tmp_path, "--requirements", REVISION)
+    run = run_suite(suite_url(conformance_server), tmp_path, "--requirements", REVISION)
     show(run.summary, capsys)
     scored = {
         name: counts
@@ -41,9 +41,9 @@ def test_requirements_2026_07_28_all_scored_scenarios_pass(
 
 @pytest.mark.parametrize("scenario", NOT_SCORED)
 def test_unscored_2026_scenarios_pass(
-    daphne_server: LiveServer, tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str]
+    conformance_server: LiveServer, tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = run_suite(suite_url(daphne_server), tmp_path, "--scenario", scenario, "--spec-version", REVISION)
+    run = run_suite(suite_url(conformance_server), tmp_path, "--scenario", scenario, "--spec-version", REVISION)
     show(run.output[-2500:], capsys)
     assert run.returncode == 0, failure_details(tmp_path, scenario) or run.output[-3000:]
     assert "0 failed" in run.output and "Passed:" in run.output

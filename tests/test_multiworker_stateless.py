@@ -69,8 +69,8 @@ async def listening(server: LiveServer, request_id: str, **notifications: Any) -
         yield stream
 
 
-async def test_listen_on_a_hears_a_tool_change_made_through_b(redis_pair: tuple[LiveServer, LiveServer]) -> None:
-    a, b = redis_pair
+async def test_listen_on_a_hears_a_tool_change_made_through_b(conformance_pair: tuple[LiveServer, LiveServer]) -> None:
+    a, b = conformance_pair
     async with listening(a, "listen-a", toolsListChanged=True) as stream:
         reply = await call(b, "test_trigger_tool_change", {})
         assert reply["result"]["content"][0]["text"].startswith("test_dynamic_tool ")
@@ -79,9 +79,9 @@ async def test_listen_on_a_hears_a_tool_change_made_through_b(redis_pair: tuple[
     assert changed["params"]["_meta"][SUB] == "listen-a"
 
 
-async def test_input_required_round_on_a_completes_on_b(redis_pair: tuple[LiveServer, LiveServer]) -> None:
+async def test_input_required_round_on_a_completes_on_b(conformance_pair: tuple[LiveServer, LiveServer]) -> None:
     """No server-side state: the signed requestState minted by A is accepted by B."""
-    a, b = redis_pair
+    a, b = conformance_pair
     first = (await call(a, "test_input_required_result_multi_round", {}))["result"]
     second = (
         await call(

@@ -70,8 +70,10 @@ async def test_session_initialized_on_a_is_used_on_b(redis_pair: tuple[LiveServe
         assert gone.status_code == 404
 
 
-async def test_get_stream_on_a_receives_notification_caused_on_b(redis_pair: tuple[LiveServer, LiveServer]) -> None:
-    a, b = redis_pair
+async def test_get_stream_on_a_receives_notification_caused_on_b(
+    conformance_pair: tuple[LiveServer, LiveServer],
+) -> None:
+    a, b = conformance_pair
     async with httpx.AsyncClient(timeout=10) as http:
         session = await initialize(http, a)
         subscribe = await http.post(

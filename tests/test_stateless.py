@@ -1,5 +1,8 @@
 """The stateless 2026-07-28 wire on a live Daphne server: the official SDK client in modern
-mode, then raw HTTP for every rejection the spec pins down (each test names its case)."""
+mode, then raw HTTP for every rejection the spec pins down (each test names its case).
+
+The server is the conformance site (``conformance.settings``: the demo plus the conformance
+suite's ``test_*`` fixtures, which several cases call)."""
 
 from __future__ import annotations
 
@@ -102,8 +105,8 @@ def sdk(server: LiveServer, mode: str = V, **kwargs: Any) -> Client:
     return Client(server.mcp_url, mode=mode, sampling_callback=sampling, elicitation_callback=elicitation, **kwargs)
 
 
-async def test_sdk_auto_mode_discovers_the_modern_revision(daphne_server: LiveServer) -> None:
-    async with sdk(daphne_server, mode="auto") as client:
+async def test_sdk_auto_mode_discovers_the_modern_revision(conformance_server: LiveServer) -> None:
+    async with sdk(conformance_server, mode="auto") as client:
         assert client.protocol_version == V
         assert client.server_info is not None and client.server_info.name == "mcp_sse demo"
         capabilities = client.server_capabilities
@@ -111,8 +114,8 @@ async def test_sdk_auto_mode_discovers_the_modern_revision(daphne_server: LiveSe
         assert capabilities.prompts is not None and capabilities.resources is not None
 
 
-async def test_sdk_lists_in_a_stable_order_and_calls(daphne_server: LiveServer) -> None:
-    async with sdk(daphne_server, cache=None) as client:
+async def test_sdk_lists_in_a_stable_order_and_calls(conformance_server: LiveServer) -> None:
+    async with sdk(conformance_server, cache=None) as client:
         first = [t.name for t in (await client.list_tools()).tools]
         second = [t.name for t in (await client.list_tools()).tools]
         assert first == second
@@ -128,13 +131,13 @@ async def test_sdk_lists_in_a_stable_order_and_calls(daphne_server: LiveServer) 
         assert contents[0].text == "This is the content of the static text resource."  # type: ignore[union-attr]
 
 
-async def test_sdk_progress_arrives_before_the_result(daphne_server: LiveServer) -> None:
+async def test_sdk_progress_arrives_before_the_result(conformance_server: LiveServer) -> None:
     seen: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(time.monotonic())
 
-    async with sdk(daphne_server) as client:
+    async with sdk(conformance_server) as client:
         result = await client.call_tool("slow_echo", {"text": "done", "seconds": 0.5}, progress_callback=on_progress)
         finished = time.monotonic()
     assert result.content[0].text == "done"  # type: ignore[union-attr]
@@ -142,10 +145,10 @@ async def test_sdk_progress_arrives_before_the_result(daphne_server: LiveServer)
     assert seen[0] < finished - 0.3  # streamed as emitted, not in one burst with the result
 
 
-async def test_sdk_elicitation_and_sampling_round_trip_through_input_required(daphne_server: LiveServer) -> None:
+async def test_sdk_elicitation_and_sampling_round_trip_through_input_required(conformance_server: LiveServer) -> None:
     # plan_reading and summarize are the same tools the 2025 tests drive with server-to-client
     # requests; here the SDK answers the input_required results and retries.
-    async with sdk(daphne_server) as client:
+    async with sdk(conformance_server) as client:
         plan = await client.call_tool("plan_reading", {"topic": "owls"})
         summary = await client.call_tool("summarize", {"text": "a long story"})
         prompt = await client.get_prompt("test_input_required_result_prompt")
@@ -154,14 +157,14 @@ async def test_sdk_elicitation_and_sampling_round_trip_through_input_required(da
     assert prompt.messages
 
 
-async def test_sdk_closing_the_stream_cancels_the_call(daphne_server: LiveServer, live_db: LiveDatabase) -> None:
+async def test_sdk_closing_the_stream_cancels_the_call(conformance_server: LiveServer, live_db: LiveDatabase) -> None:
     marker = f"cancel-2026-{time.time_ns()}"
     started = asyncio.Event()
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         started.set()
 
-    async with sdk(daphne_server) as client:
+    async with sdk(conformance_server) as client:
         task = asyncio.ensure_future(
             client.call_tool("slow_echo", {"text": marker, "seconds": 20}, progress_callback=on_progress)
         )
@@ -174,8 +177,8 @@ async def test_sdk_closing_the_stream_cancels_the_call(daphne_server: LiveServer
     assert await wait_for_call_log(live_db, marker) == "cancelled"
 
 
-async def test_sdk_listen_receives_list_changed(daphne_server: LiveServer) -> None:
-    async with sdk(daphne_server) as client, client.listen(tools_list_changed=True) as subscription:
+async def test_sdk_listen_receives_list_changed(conformance_server: LiveServer) -> None:
+    async with sdk(conformance_server) as client, client.listen(tools_list_changed=True) as subscription:
         await client.call_tool("test_trigger_tool_change", {})
         event = await asyncio.wait_for(anext(aiter(subscription)), 10)
         assert isinstance(event, ToolsListChanged)
@@ -183,8 +186,8 @@ async def test_sdk_listen_receives_list_changed(daphne_server: LiveServer) -> No
 
 
 # -- raw HTTP: results ---------------------------------------------------------------------------
-async def test_discover_result_shape(daphne_server: LiveServer) -> None:
-    response = await post(daphne_server, rpc("server/discover", {"_meta": meta()}))
+async def test_discover_result_shape(conformance_server: LiveServer) -> None:
+    response = await post(conformance_server, rpc("server/discover", {"_meta": meta()}))
     assert response.status_code == 200
     result = response.json()["result"]
     assert result["resultType"] == "complete"
@@ -194,7 +197,7 @@ async def test_discover_result_shape(daphne_server: LiveServer) -> None:
     assert result["ttlMs"] == 0 and result["cacheScope"] == "private"
 
 
-async def test_cache_hints_on_lists_and_reads_only(daphne_server: LiveServer) -> None:
+async def test_cache_hints_on_lists_and_reads_only(conformance_server: LiveServer) -> None:
     for method, params in (
         ("tools/list", {}),
         ("prompts/list", {}),
@@ -202,31 +205,31 @@ async def test_cache_hints_on_lists_and_reads_only(daphne_server: LiveServer) ->
         ("resources/templates/list", {}),
         ("resources/read", {"uri": "test://static-text"}),
     ):
-        response = await post(daphne_server, rpc(method, {**params, "_meta": meta()}))
+        response = await post(conformance_server, rpc(method, {**params, "_meta": meta()}))
         result = response.json()["result"]
         assert (result["resultType"], result["ttlMs"], result["cacheScope"]) == ("complete", 0, "private"), method
-    result = await call(daphne_server, "echo", {"text": "x"})
+    result = await call(conformance_server, "echo", {"text": "x"})
     assert result["result"]["resultType"] == "complete" and "ttlMs" not in result["result"]
 
 
-async def test_client_info_is_optional(daphne_server: LiveServer) -> None:
-    response = await post(daphne_server, rpc("tools/list", {"_meta": {PV: V, CAPS: {}}}))
+async def test_client_info_is_optional(conformance_server: LiveServer) -> None:
+    response = await post(conformance_server, rpc("tools/list", {"_meta": {PV: V, CAPS: {}}}))
     assert response.status_code == 200 and "tools" in response.json()["result"]
 
 
-async def test_notification_post_is_accepted_with_202(daphne_server: LiveServer) -> None:
+async def test_notification_post_is_accepted_with_202(conformance_server: LiveServer) -> None:
     body = {"jsonrpc": "2.0", "method": "notifications/whatever", "params": {"_meta": meta()}}
-    response = await post(daphne_server, body)
+    response = await post(conformance_server, body)
     assert response.status_code == 202 and response.content == b""
 
 
-async def test_log_messages_only_for_requests_with_a_log_level(daphne_server: LiveServer) -> None:
-    quiet = await call(daphne_server, "test_logging_tool", {})
+async def test_log_messages_only_for_requests_with_a_log_level(conformance_server: LiveServer) -> None:
+    quiet = await call(conformance_server, "test_logging_tool", {})
     assert quiet["result"]["content"][0]["text"] == "Logging tool finished"  # plain JSON: nothing streamed
     body = rpc("tools/call", {"name": "test_logging_tool", "arguments": {}, "_meta": meta(**{LOG: "info"})})
     async with (
         httpx.AsyncClient(timeout=20) as http,
-        http.stream("POST", daphne_server.mcp_url, json=body, headers=mirrored(body)) as response,
+        http.stream("POST", conformance_server.mcp_url, json=body, headers=mirrored(body)) as response,
     ):
         assert response.headers["content-type"] == "text/event-stream"
         assert response.headers["x-accel-buffering"] == "no"
@@ -236,18 +239,18 @@ async def test_log_messages_only_for_requests_with_a_log_level(daphne_server: Li
     assert all("id" not in m for m in messages[:-1])  # no server-initiated requests on the stream
 
     warnings_only = rpc("tools/call", {"name": "test_logging_tool", "arguments": {}, "_meta": meta(**{LOG: "warning"})})
-    response = await post(daphne_server, warnings_only)
+    response = await post(conformance_server, warnings_only)
     assert response.headers["content-type"] == "application/json"  # info is below the threshold
 
 
-async def test_input_required_request_state_round_trip(daphne_server: LiveServer) -> None:
-    first = (await call(daphne_server, "test_input_required_result_request_state", {}))["result"]
+async def test_input_required_request_state_round_trip(conformance_server: LiveServer) -> None:
+    first = (await call(conformance_server, "test_input_required_result_request_state", {}))["result"]
     assert first["resultType"] == "input_required"
     assert first["inputRequests"]["confirm"]["method"] == "elicitation/create"
     assert "ttlMs" not in first  # interim results carry no caching hints
     answer = {"confirm": {"action": "accept", "content": {"ok": True}}}
     second = await call(
-        daphne_server,
+        conformance_server,
         "test_input_required_result_request_state",
         {},
         inputResponses=answer,
@@ -256,44 +259,44 @@ async def test_input_required_request_state_round_trip(daphne_server: LiveServer
     assert second["result"]["content"][0]["text"] == "state-ok: confirmed=True"
 
 
-async def test_multiple_inputs_arrive_in_one_round(daphne_server: LiveServer) -> None:
-    first = (await call(daphne_server, "test_input_required_result_multiple_inputs", {}))["result"]
+async def test_multiple_inputs_arrive_in_one_round(conformance_server: LiveServer) -> None:
+    first = (await call(conformance_server, "test_input_required_result_multiple_inputs", {}))["result"]
     assert set(first["inputRequests"]) == {"user_name", "greeting", "client_roots"}
 
 
-async def test_unnamed_questions_are_numbered(daphne_server: LiveServer) -> None:
-    first = (await call(daphne_server, "plan_reading", {"topic": "owls"}))["result"]
+async def test_unnamed_questions_are_numbered(conformance_server: LiveServer) -> None:
+    first = (await call(conformance_server, "plan_reading", {"topic": "owls"}))["result"]
     assert list(first["inputRequests"]) == ["input_0"]
 
 
-async def test_tampered_request_state_is_rejected(daphne_server: LiveServer) -> None:
+async def test_tampered_request_state_is_rejected(conformance_server: LiveServer) -> None:
     """Case: requestState integrity (HMAC) failure -> JSON-RPC -32602."""
-    first = (await call(daphne_server, "test_input_required_result_tampered_state", {}))["result"]
+    first = (await call(conformance_server, "test_input_required_result_tampered_state", {}))["result"]
     token = first["requestState"]
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     answer = {"confirm": {"action": "accept", "content": {"ok": True}}}
     for bad in (forged, token + "-TAMPERED", 42):
         reply = await call(
-            daphne_server, "test_input_required_result_tampered_state", {}, inputResponses=answer, requestState=bad
+            conformance_server, "test_input_required_result_tampered_state", {}, inputResponses=answer, requestState=bad
         )
         assert reply["error"]["code"] == -32602, reply
 
 
-async def test_request_state_is_bound_to_the_request(daphne_server: LiveServer) -> None:
+async def test_request_state_is_bound_to_the_request(conformance_server: LiveServer) -> None:
     """Case: a valid requestState replayed on different arguments -> -32602."""
-    first = (await call(daphne_server, "plan_reading", {"topic": "owls"}))["result"]
+    first = (await call(conformance_server, "plan_reading", {"topic": "owls"}))["result"]
     answer = {"input_0": {"action": "accept", "content": {"count": 2}}}
     reply = await call(
-        daphne_server, "plan_reading", {"topic": "bats"}, inputResponses=answer, requestState=first["requestState"]
+        conformance_server, "plan_reading", {"topic": "bats"}, inputResponses=answer, requestState=first["requestState"]
     )
     assert reply["error"]["code"] == -32602 and "different request" in reply["error"]["message"]
 
 
-async def test_request_state_is_bound_to_the_principal(daphne_server: LiveServer, live_db: LiveDatabase) -> None:
+async def test_request_state_is_bound_to_the_principal(conformance_server: LiveServer, live_db: LiveDatabase) -> None:
     """Case: a requestState minted for an anonymous caller, replayed with a token -> -32602."""
     live_db.create_user("mrtr-user")
     token = live_db.create_token("mrtr-user")
-    first = (await call(daphne_server, "plan_reading", {"topic": "owls"}))["result"]
+    first = (await call(conformance_server, "plan_reading", {"topic": "owls"}))["result"]
     body = rpc(
         "tools/call",
         {
@@ -304,7 +307,7 @@ async def test_request_state_is_bound_to_the_principal(daphne_server: LiveServer
             "requestState": first["requestState"],
         },
     )
-    response = await post(daphne_server, body, authorization=f"Bearer {token}")
+    response = await post(conformance_server, body, authorization=f"Bearer {token}")
     assert response.json()["error"]["code"] == -32602
     assert "another caller" in response.json()["error"]["message"]
 
@@ -318,52 +321,52 @@ def test_expired_request_state_is_rejected() -> None:
     assert caught.value.code == -32602
 
 
-async def test_invalid_input_responses_are_protocol_errors(daphne_server: LiveServer) -> None:
+async def test_invalid_input_responses_are_protocol_errors(conformance_server: LiveServer) -> None:
     """Case: inputResponses that are not objects -> -32602; wrong keys -> asked again."""
     tool = "test_input_required_result_elicitation"
-    null = await call(daphne_server, tool, {}, inputResponses=None)
+    null = await call(conformance_server, tool, {}, inputResponses=None)
     assert null["error"]["code"] == -32602
-    number = await call(daphne_server, tool, {}, inputResponses={"user_name": 12345})
+    number = await call(conformance_server, tool, {}, inputResponses={"user_name": 12345})
     assert number["error"]["code"] == -32602
-    wrong_key = await call(daphne_server, tool, {}, inputResponses={"wrong_key": {"action": "accept", "content": {}}})
+    wrong_key = await call(conformance_server, tool, {}, inputResponses={"wrong_key": {"action": "accept", "content": {}}})
     assert wrong_key["result"]["resultType"] == "input_required"
 
 
 # -- raw HTTP: rejections ------------------------------------------------------------------------
-async def test_missing_meta_is_400_invalid_params(daphne_server: LiveServer) -> None:
+async def test_missing_meta_is_400_invalid_params(conformance_server: LiveServer) -> None:
     """Case: _meta missing -> 400 + -32602."""
-    assert_error(await post(daphne_server, rpc("tools/list", {}, 7)), 400, -32602, 7)
+    assert_error(await post(conformance_server, rpc("tools/list", {}, 7)), 400, -32602, 7)
 
 
 @pytest.mark.parametrize("missing", [PV, CAPS])
-async def test_meta_without_a_required_field_is_400_invalid_params(daphne_server: LiveServer, missing: str) -> None:
+async def test_meta_without_a_required_field_is_400_invalid_params(conformance_server: LiveServer, missing: str) -> None:
     """Case: _meta lacking protocolVersion / clientCapabilities -> 400 + -32602."""
     incomplete = {k: v for k, v in meta().items() if k != missing}
-    assert_error(await post(daphne_server, rpc("tools/list", {"_meta": incomplete}, 8)), 400, -32602, 8)
+    assert_error(await post(conformance_server, rpc("tools/list", {"_meta": incomplete}, 8)), 400, -32602, 8)
 
 
-async def test_unknown_log_level_is_400_invalid_params(daphne_server: LiveServer) -> None:
+async def test_unknown_log_level_is_400_invalid_params(conformance_server: LiveServer) -> None:
     """Case: _meta logLevel not an RFC 5424 level -> 400 + -32602."""
     body = rpc("tools/list", {"_meta": meta(**{LOG: "loud"})})
-    assert_error(await post(daphne_server, body), 400, -32602)
+    assert_error(await post(conformance_server, body), 400, -32602)
 
 
-async def test_missing_protocol_version_header_is_header_mismatch(daphne_server: LiveServer) -> None:
+async def test_missing_protocol_version_header_is_header_mismatch(conformance_server: LiveServer) -> None:
     """Case: MCP-Protocol-Version header absent -> 400 + -32020."""
     body = rpc("tools/list", {"_meta": meta()})
-    assert_error(await post(daphne_server, body, mcp_protocol_version=None), 400, -32020)
+    assert_error(await post(conformance_server, body, mcp_protocol_version=None), 400, -32020)
 
 
-async def test_header_body_version_mismatch_is_header_mismatch(daphne_server: LiveServer) -> None:
+async def test_header_body_version_mismatch_is_header_mismatch(conformance_server: LiveServer) -> None:
     """Case: MCP-Protocol-Version header differs from _meta protocolVersion -> 400 + -32020."""
     body = rpc("tools/list", {"_meta": {**meta(), PV: "2027-01-01"}})
-    assert_error(await post(daphne_server, body), 400, -32020)
+    assert_error(await post(conformance_server, body), 400, -32020)
 
 
-async def test_unsupported_version_is_400_with_the_supported_list(daphne_server: LiveServer) -> None:
+async def test_unsupported_version_is_400_with_the_supported_list(conformance_server: LiveServer) -> None:
     """Case: a version the server does not speak -> 400 + -32022 with data.supported/requested."""
     body = rpc("server/discover", {"_meta": {**meta(), PV: "1999-01-01"}}, "v-probe")
-    error = assert_error(await post(daphne_server, body, mcp_protocol_version="1999-01-01"), 400, -32022, "v-probe")
+    error = assert_error(await post(conformance_server, body, mcp_protocol_version="1999-01-01"), 400, -32022, "v-probe")
     assert error["data"]["requested"] == "1999-01-01"
     assert V in error["data"]["supported"]
 
@@ -376,9 +379,9 @@ async def test_unsupported_version_is_400_with_the_supported_list(daphne_server:
         ({"mcp_method": "TOOLS/LIST"}, "values are case-sensitive"),
     ],
 )
-async def test_method_header_mismatch(daphne_server: LiveServer, overrides: dict[str, str | None], why: str) -> None:
+async def test_method_header_mismatch(conformance_server: LiveServer, overrides: dict[str, str | None], why: str) -> None:
     """Case: Mcp-Method missing / different / differently cased -> 400 + -32020."""
-    assert_error(await post(daphne_server, rpc("tools/list", {"_meta": meta()}), **overrides), 400, -32020)
+    assert_error(await post(conformance_server, rpc("tools/list", {"_meta": meta()}), **overrides), 400, -32020)
 
 
 async def raw_post(server: LiveServer, body: dict[str, Any], header_lines: list[str]) -> tuple[int, Any]:
@@ -401,11 +404,11 @@ async def raw_post(server: LiveServer, body: dict[str, Any], header_lines: list[
     return int(status_line.split()[1]), json.loads(content)
 
 
-async def test_header_names_are_case_insensitive_and_values_trimmed(daphne_server: LiveServer) -> None:
+async def test_header_names_are_case_insensitive_and_values_trimmed(conformance_server: LiveServer) -> None:
     """Case: accepted variations: upper-case names, spaces and tabs around values."""
     body = rpc("tools/call", {"name": "echo", "arguments": {"text": "x"}, "_meta": meta()})
     status, payload = await raw_post(
-        daphne_server,
+        conformance_server,
         body,
         [
             "ACCEPT: application/json, text/event-stream",
@@ -422,10 +425,10 @@ async def test_header_names_are_case_insensitive_and_values_trimmed(daphne_serve
     ("name_header", "status"),
     [(None, 400), ("echo2", 400), ("=?base64?ZWNobw==?=", 200), ("=?base64?ZWNobw?=", 400)],
 )
-async def test_name_header(daphne_server: LiveServer, name_header: str | None, status: int) -> None:
+async def test_name_header(conformance_server: LiveServer, name_header: str | None, status: int) -> None:
     """Case: Mcp-Name missing / different / Base64 of the name (ok) / bad Base64 -> 400 + -32020."""
     body = rpc("tools/call", {"name": "echo", "arguments": {"text": "x"}, "_meta": meta()})
-    response = await post(daphne_server, body, mcp_name=name_header)
+    response = await post(conformance_server, body, mcp_name=name_header)
     if status == 400:
         assert_error(response, 400, -32020)
     else:
@@ -442,10 +445,10 @@ async def test_name_header(daphne_server: LiveServer, name_header: str | None, s
         ("=?base64?dXMtd2VzdDE?=", 400),  # bad padding
     ],
 )
-async def test_custom_parameter_header(daphne_server: LiveServer, header: str | None, status: int) -> None:
+async def test_custom_parameter_header(conformance_server: LiveServer, header: str | None, status: int) -> None:
     """Case: Mcp-Param-Region (x-mcp-header) validation -> 400 + -32020 on any disagreement."""
     body = rpc("tools/call", {"name": "test_x_mcp_header", "arguments": {"region": "us-west1"}, "_meta": meta()})
-    response = await post(daphne_server, body, mcp_param_region=header)
+    response = await post(conformance_server, body, mcp_param_region=header)
     if status == 400:
         assert_error(response, 400, -32020)
     else:
@@ -456,35 +459,35 @@ async def test_custom_parameter_header(daphne_server: LiveServer, header: str | 
     "method",
     ["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/list", "nope"],
 )
-async def test_removed_and_unknown_methods_are_404(daphne_server: LiveServer, method: str) -> None:
+async def test_removed_and_unknown_methods_are_404(conformance_server: LiveServer, method: str) -> None:
     """Case: methods 2026-07-28 removed, and unknown ones -> HTTP 404 + -32601, id preserved."""
-    assert_error(await post(daphne_server, rpc(method, {"_meta": meta()}, f"id-{method}")), 404, -32601, f"id-{method}")
+    assert_error(await post(conformance_server, rpc(method, {"_meta": meta()}, f"id-{method}")), 404, -32601, f"id-{method}")
 
 
-async def test_missing_client_capability_is_400(daphne_server: LiveServer) -> None:
+async def test_missing_client_capability_is_400(conformance_server: LiveServer) -> None:
     """Case: the tool needs sampling, the client did not declare it -> 400 + -32021."""
     body = rpc("tools/call", {"name": "test_missing_capability", "arguments": {}, "_meta": meta(caps={})})
-    error = assert_error(await post(daphne_server, body), 400, -32021)
+    error = assert_error(await post(conformance_server, body), 400, -32021)
     assert error["data"] == {"requiredCapabilities": {"sampling": {}}}
 
 
-async def test_resource_not_found_is_invalid_params_with_the_uri(daphne_server: LiveServer) -> None:
+async def test_resource_not_found_is_invalid_params_with_the_uri(conformance_server: LiveServer) -> None:
     """Case: unknown resource -> -32602 with data.uri (never -32002 in 2026)."""
     body = rpc("resources/read", {"uri": "test://missing", "_meta": meta()})
-    error = assert_error(await post(daphne_server, body), 200, -32602)
+    error = assert_error(await post(conformance_server, body), 200, -32602)
     assert error["data"] == {"uri": "test://missing"}
 
 
-async def test_get_and_delete_without_a_session_are_405(daphne_server: LiveServer) -> None:
+async def test_get_and_delete_without_a_session_are_405(conformance_server: LiveServer) -> None:
     """Case: legacy GET stream / DELETE from a 2026 client -> 405."""
     async with httpx.AsyncClient(timeout=20) as http:
         headers = {"accept": "text/event-stream", "mcp-protocol-version": V}
-        get = await http.get(daphne_server.mcp_url, headers=headers)
-        delete = await http.delete(daphne_server.mcp_url, headers=headers)
+        get = await http.get(conformance_server.mcp_url, headers=headers)
+        delete = await http.delete(conformance_server.mcp_url, headers=headers)
     assert get.status_code == 405 and delete.status_code == 405
 
 
-async def test_closing_the_stream_cancels_the_tool(daphne_server: LiveServer, live_db: LiveDatabase) -> None:
+async def test_closing_the_stream_cancels_the_tool(conformance_server: LiveServer, live_db: LiveDatabase) -> None:
     """Case: the client closes the SSE response -> the call is cancelled (call log 'cancelled')."""
     marker = f"raw-cancel-{time.time_ns()}"
     body = rpc(
@@ -493,7 +496,7 @@ async def test_closing_the_stream_cancels_the_tool(daphne_server: LiveServer, li
     )
     async with (
         httpx.AsyncClient(timeout=20) as http,
-        http.stream("POST", daphne_server.mcp_url, json=body, headers=mirrored(body)) as response,
+        http.stream("POST", conformance_server.mcp_url, json=body, headers=mirrored(body)) as response,
     ):
         first = await next_event(events(response))
         assert first.json()["method"] == "notifications/progress"
@@ -523,9 +526,9 @@ async def wait_for_method(stream: AsyncIterator[Event], method: str, timeout: fl
             return dict(message)
 
 
-async def test_listen_acknowledges_then_tags_and_filters(daphne_server: LiveServer) -> None:
+async def test_listen_acknowledges_then_tags_and_filters(conformance_server: LiveServer) -> None:
     async with listening(
-        daphne_server,
+        conformance_server,
         {"toolsListChanged": True, "resourceSubscriptions": ["test://watched-resource", "test://nothing"]},
     ) as stream:
         ack = (await next_event(stream)).json()
@@ -536,12 +539,12 @@ async def test_listen_acknowledges_then_tags_and_filters(daphne_server: LiveServ
             "toolsListChanged": True,
             "resourceSubscriptions": ["test://watched-resource"],
         }
-        await call(daphne_server, "test_trigger_prompt_change", {})  # not asked for: never delivered
-        await call(daphne_server, "test_trigger_resource_update", {})
+        await call(conformance_server, "test_trigger_prompt_change", {})  # not asked for: never delivered
+        await call(conformance_server, "test_trigger_resource_update", {})
         updated = (await next_event(stream)).json()
         assert updated["method"] == "notifications/resources/updated"
         assert updated["params"] == {"uri": "test://watched-resource", "_meta": {SUB: "listen-1"}}
-        await call(daphne_server, "test_trigger_tool_change", {})
+        await call(conformance_server, "test_trigger_tool_change", {})
         changed = (await next_event(stream)).json()
         assert changed == {
             "jsonrpc": "2.0",
@@ -550,9 +553,9 @@ async def test_listen_acknowledges_then_tags_and_filters(daphne_server: LiveServ
         }
 
 
-async def test_listen_with_a_malformed_filter_is_invalid_params(daphne_server: LiveServer) -> None:
+async def test_listen_with_a_malformed_filter_is_invalid_params(conformance_server: LiveServer) -> None:
     body = rpc("subscriptions/listen", {"notifications": {"toolsListChanged": "yes"}, "_meta": meta()})
-    assert_error(await post(daphne_server, body), 200, -32602)
+    assert_error(await post(conformance_server, body), 200, -32602)
 
 
 async def test_listen_streams_send_keepalive_comments(server_factory: Any) -> None:
