@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, ManagementUtility, call_command, load_command_class
 from django.utils import timezone
 
 from mcp_sse.models import AccessToken, CallLog, Tool, hash_token
@@ -108,3 +109,35 @@ def test_prune_logs_deletes_only_old_entries() -> None:
     assert out.strip() == "deleted 1 entries older than 1 days"
     with pytest.raises(CommandError):
         run("mcp_prune_logs", "--days", "-1")
+
+
+def manage_py(*argv: str) -> None:
+    """Run a command as ``manage.py`` does, from its command line (sys.argv parsing, global
+    options and all), in this process and on the test database."""
+    ManagementUtility(["manage.py", *argv]).execute()
+
+
+def test_global_options_work_after_the_subcommand(alice: object, capsys: pytest.CaptureFixture[str]) -> None:
+    settings_module = os.environ["DJANGO_SETTINGS_MODULE"]
+    manage_py("mcp_token", "create", "alice", "--name", "cli", "--settings", settings_module, "-v", "0", "--traceback")
+    plaintext = capsys.readouterr().out.strip()
+    assert AccessToken.objects.get(name="cli").digest == hash_token(plaintext)
+    manage_py("mcp_token", "list", "--settings", settings_module, "--no-color")
+    assert "alice\tcli\tactive" in capsys.readouterr().out
+    manage_py("mcp_token", "revoke", plaintext[:12], "--pythonpath", ".", "--settings", settings_module)
+    assert "revoked" in capsys.readouterr().out
+    manage_py("mcp_tools", "list", "--settings", settings_module, "-v", "2")
+    assert "function\techo\tenabled" in capsys.readouterr().out
+    manage_py("mcp_tools", "disable", "echo", "add", "--settings", settings_module)
+    assert capsys.readouterr().out.strip() == "disabled 2 entries"
+
+
+def test_global_options_before_the_subcommand_are_kept() -> None:
+    parser = load_command_class("mcp_sse", "mcp_token").create_parser("manage.py", "mcp_token")
+    before = parser.parse_args(["-v", "0", "--traceback", "list"])
+    assert (before.verbosity, before.traceback, before.action) == (0, True, "list")
+    after = parser.parse_args(["list", "-v", "2", "--settings", "x.settings", "--skip-checks"])
+    assert (after.verbosity, after.settings, after.skip_checks) == (2, "x.settings", True)
+    assert parser.parse_args(["list"]).verbosity == 1
+    with pytest.raises(CommandError, match="unrecognized arguments: --no-such-option"):
+        parser.parse_args(["list", "--no-such-option"])

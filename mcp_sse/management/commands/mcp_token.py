@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from mcp_sse.management.parsing import accept_base_options
 from mcp_sse.models import AccessToken, Tool
 
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         listing.add_argument("--active", action="store_true", help="only tokens that are neither expired nor revoked")
         revoke = sub.add_parser("revoke", help="revoke tokens by id or prefix")
         revoke.add_argument("token", nargs="+", help="token id or the prefix shown by `list`")
+        accept_base_options(parser, create, listing, revoke)
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['action']}")(options)
