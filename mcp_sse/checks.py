@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 from .conf import mcp_settings
 from .registry.base import default_registry
@@ -23,14 +24,21 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="mcp_sse.E001",
             )
         )
-    elif "InMemoryChannelLayer" in str(layers["default"].get("BACKEND", "")) and not settings.DEBUG:
-        problems.append(
-            Warning(
-                "The in-memory channel layer only works with a single server process.",
-                hint="With several workers, legacy SSE POSTs and client replies get lost: use channels_redis.",
-                id="mcp_sse.W002",
+    for alias, config in (layers or {}).items():
+        backend = (config or {}).get("BACKEND")
+        try:
+            if not backend:
+                raise ImportError("no BACKEND given")
+            import_string(backend)
+        except ImportError as exc:
+            problems.append(
+                Error(
+                    f"The channel layer backend of CHANNEL_LAYERS[{alias!r}] cannot be imported: {exc}",
+                    hint="Every MCP request would fail. For channels_redis install the redis extra "
+                    "(pip install 'mcp-sse[redis]'); else fix the dotted path.",
+                    id="mcp_sse.E013",
+                )
             )
-        )
     if not getattr(settings, "ASGI_APPLICATION", None):
         problems.append(
             Error(
@@ -84,6 +92,15 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 "MCP_SSE['ALLOWED_ORIGINS'] is '*': browsers on any site may call the endpoint.",
                 hint="List the origins that may call it (DNS-rebinding protection).",
                 id="mcp_sse.W008",
+            )
+        )
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default") or {}
+    if "InMemoryChannelLayer" in str(layer.get("BACKEND", "")):
+        problems.append(
+            Warning(
+                "The in-memory channel layer only works with a single server process.",
+                hint="With several workers, legacy SSE POSTs and client replies get lost: use channels_redis.",
+                id="mcp_sse.W002",
             )
         )
     caches = getattr(settings, "CACHES", {})

@@ -46,9 +46,40 @@ def test_channel_layer_and_asgi_application_are_required() -> None:
         assert sorted(e.id for e in checks.check_channels()) == ["mcp_sse.E001", "mcp_sse.E003"]
 
 
-def test_in_memory_layer_warns_in_production() -> None:
-    with override_settings(DEBUG=False):
-        assert [e.id for e in checks.check_channels()] == ["mcp_sse.W002"]
+def test_a_channel_layer_that_cannot_be_imported_is_an_error() -> None:
+    """channels_redis named but not installed: every initialize would be a 500."""
+    layers = {
+        "default": {"BACKEND": "no_such_package.core.RedisChannelLayer"},
+        "other": {"BACKEND": "mcp_sse.layers.NoSuchLayer"},
+        "empty": {},
+    }
+    with override_settings(CHANNEL_LAYERS=layers):
+        problems = checks.check_channels()
+    assert [e.id for e in problems] == ["mcp_sse.E013"] * 3
+    assert "'default'" in problems[0].msg and "No module named 'no_such_package'" in problems[0].msg
+    assert "mcp-sse[redis]" in (problems[0].hint or "")
+    assert checks.check_channels() == []  # the demo's layer imports
+
+
+def test_a_channel_layer_that_cannot_be_imported_fails_manage_py_check() -> None:
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with (
+        override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis_missing.core.RedisChannelLayer"}}),
+        pytest.raises(SystemCheckError, match=r"mcp_sse\.E013"),
+    ):
+        call_command("check")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_check_deploy_warns_about_the_in_memory_layer_whatever_debug(debug: bool) -> None:
+    with override_settings(DEBUG=debug):
+        assert "mcp_sse.W002" in [e.id for e in checks.check_deployment()]
+        assert "mcp_sse.W002" not in [e.id for e in checks.check_channels()]  # plain `check`: one process is fine
+    layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
+    with override_settings(DEBUG=debug, CHANNEL_LAYERS=layers):
+        assert "mcp_sse.W002" not in [e.id for e in checks.check_deployment()]
 
 
 def test_deployment_traps() -> None:
@@ -57,7 +88,7 @@ def test_deployment_traps() -> None:
         MCP_SSE={"REQUIRE_AUTH": False, "ALLOWED_ORIGINS": "*"},
     ):
         ids = sorted(e.id for e in checks.check_deployment())
-    assert ids == ["mcp_sse.W006", "mcp_sse.W007", "mcp_sse.W008", "mcp_sse.W009"]
+    assert ids == ["mcp_sse.W002", "mcp_sse.W006", "mcp_sse.W007", "mcp_sse.W008", "mcp_sse.W009"]
 
 
 def test_unknown_settings_warn() -> None:
