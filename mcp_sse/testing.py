@@ -56,7 +56,20 @@ def parse_sse(body: bytes) -> list[dict[str, Any]]:
     return events
 
 
+def default_host() -> str:
+    """A Host header the site accepts: ``testserver`` like Django's test client (Django's test
+    runner and pytest-django add it to ``ALLOWED_HOSTS``), else ``localhost`` or the first
+    allowed host."""
+    from .transports.base import allowed_hosts, host_allowed
+
+    candidates = ["testserver", "localhost", *(host.lstrip(".") for host in allowed_hosts() if host != "*")]
+    return next((host for host in candidates if host and host_allowed(host)), "testserver")
+
+
 class MCPTestClient:
+    """An MCP client for tests. ``host`` is the Host header sent (default: one ``ALLOWED_HOSTS``
+    accepts, see :func:`default_host`)."""
+
     def __init__(
         self,
         *,
@@ -64,7 +77,7 @@ class MCPTestClient:
         application: Any = None,
         protocol_version: str = LATEST_HANDSHAKE_VERSION,
         path: str | None = None,
-        host: str = "localhost",
+        host: str | None = None,
         capabilities: dict[str, Any] | None = None,
         on_request: ClientHandler | None = None,
         timeout: float = 30,
@@ -118,7 +131,7 @@ class MCPTestClient:
 
     def headers(self, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
         headers = {
-            "host": self.host,
+            "host": self.host or default_host(),
             "accept": "application/json, text/event-stream",
             "content-type": "application/json",
         }

@@ -81,3 +81,29 @@ async def _create_token(user: Any) -> tuple[AccessToken, str]:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(AccessToken.objects.create_token)(user, name="t")
+
+
+@pytest.mark.parametrize(
+    ("allowed_hosts", "sent"),
+    [
+        (["testserver"], "testserver"),  # what pytest-django leaves on a startproject site
+        (["api.example.com", "testserver"], "testserver"),
+        (["api.example.com"], "api.example.com"),
+        ([".example.org"], "example.org"),
+        (["*"], "testserver"),
+    ],
+)
+async def test_the_default_host_is_one_allowed_hosts_accepts(allowed_hosts: list[str], sent: str) -> None:
+    with override_settings(ALLOWED_HOSTS=allowed_hosts):
+        async with MCPTestClient() as client:
+            assert dict(client.headers())[b"host"] == sent.encode()
+            assert (await client.call_tool("echo", {"text": "host ok"}))["content"][0]["text"] == "host ok"
+
+
+async def test_an_explicit_host_is_sent_and_checked() -> None:
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        with pytest.raises(MCPTestError) as refused:
+            await MCPTestClient(host="localhost").initialize()
+        assert refused.value.status == 421
+        async with MCPTestClient(host="testserver") as client:
+            assert client.session_id
