@@ -9,6 +9,7 @@ mcp_sse is installed in editable mode.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,21 @@ def site_environment() -> dict[str, str]:
     return env
 
 
+def serve(cwd: Path, env: dict[str, str], command: Callable[[int], list[str]], log_path: Path) -> LiveServer:
+    """Start ``command(port)`` on a free port and wait until it listens."""
+    port = free_port()
+    argv = command(port)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path)
+    try:
+        wait_for_port(port, process)
+    except Exception as exc:
+        server.stop()
+        raise AssertionError(f"{shlex.join(argv[1:])} did not serve:\n{server.log()}") from exc
+    return server
+
+
 @pytest.fixture(scope="module")
 def readme_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, LiveServer]]:
     path = tmp_path_factory.mktemp("readme") / "site"
@@ -139,16 +155,7 @@ def readme_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site
             assert argv[0] == "python", f"not a python command: {line}"
             argv[0] = sys.executable
             if "mcp_sse.daphne_server" in argv:
-                port = free_port()
-                with open(log_path, "wb") as log:
-                    process = subprocess.Popen(
-                        [*argv, "-b", "127.0.0.1", "-p", str(port)], cwd=path, env=env, stdout=log, stderr=subprocess.STDOUT
-                    )
-                server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path)
-                try:
-                    wait_for_port(port, process)
-                except Exception as exc:
-                    raise AssertionError(f"{line} did not serve:\n{server.log()}") from exc
+                server = serve(path, env, lambda port, argv=argv: [*argv, "-b", "127.0.0.1", "-p", str(port)], log_path)
             else:
                 done = run((path, env), argv)
                 if argv[2:3] == ["check"]:
@@ -238,3 +245,25 @@ def test_the_readme_test_example_passes_in_the_site(readme_site: tuple[Site, Liv
     site, _ = readme_site
     done = run(site, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mcp.py"], expect_ok=False)
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+@pytest.mark.live
+async def test_the_readme_uvicorn_command_serves_the_site(readme_site: tuple[Site, LiveServer]) -> None:
+    """The other server the README names (uvicorn is in this virtualenv through the dev extra)."""
+    site, _ = readme_site
+    found = re.search(r"or: (uvicorn \S+)", block("commands"))
+    assert found, "the README's commands name no uvicorn command"
+    argv = [sys.executable, "-m", *shlex.split(found[1]), "--host", "127.0.0.1", "--port"]
+    log_path = site.path.parent / "uvicorn.log"
+    server = await asyncio.to_thread(serve, site.path, site.env, lambda port: [*argv, str(port)], log_path)
+    try:
+        headers = {"accept": "application/json, text/event-stream"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=20) as http:
+            hello = rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "readme", "version": "1"}})
+            response = await http.post("/mcp", json=hello)
+            assert reply(response)["serverInfo"]["name"] == "My site", server.log()
+            http.headers["mcp-session-id"] = response.headers["mcp-session-id"]
+            echoed = reply(await http.post("/mcp", json=rpc("tools/call", {"name": "echo", "arguments": {"text": "uv"}})))
+            assert echoed["content"] == [{"type": "text", "text": "uv"}]
+    finally:
+        server.stop()
