@@ -7,7 +7,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from demo_library.models import Author, Book
 from mcp_sse.models import AccessToken
@@ -40,7 +39,7 @@ class Command(BaseCommand):
         admin = user_model._default_manager.filter(username="admin").first()
         if admin is None:
             admin = user_model._default_manager.create_superuser("admin", "admin@example.com", "admin")
-        AccessToken.objects.filter(name=DEMO_TOKEN_NAME, revoked__isnull=True).update(revoked=timezone.now())
+        AccessToken.objects.filter(name=DEMO_TOKEN_NAME).revoke()  # the one revocation path: ends old streams too
         _, plaintext = AccessToken.objects.create_token(admin, name=DEMO_TOKEN_NAME)
         self.stdout.write("=" * 72)
         self.stdout.write("DEMO ONLY - never use these outside development:")
