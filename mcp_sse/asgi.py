@@ -15,9 +15,11 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
     scopes pass through to ``django_app`` untouched. The three paths are matched with one dict
     lookup (a trailing slash is accepted, never redirected).
     """
+    from .server.server import MCPServer
     from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
     from .transports.streamable import StreamableHTTPConsumer
 
+    server = MCPServer()  # shared by this app's consumers (passed in, never a module global)
     base = "/" + (prefix if prefix is not None else mcp_settings.PATH_PREFIX).strip("/")
     endpoints: dict[str, Any] = {}
     for path, consumer in (
@@ -25,7 +27,7 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
         (base + "/sse", SSEStreamConsumer),
         (base + "/messages", SSEMessagesConsumer),
     ):
-        endpoints[path] = endpoints[path + "/"] = consumer.as_asgi()
+        endpoints[path] = endpoints[path + "/"] = consumer.as_asgi(server=server)
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

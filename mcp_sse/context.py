@@ -29,6 +29,11 @@ class ClientLink(Protocol):
 
     async def close_stream(self) -> None: ...
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the client cancelled the request (set by the server layer)."""
+        ...
+
 
 class CancelledByClient(Exception):
     """Raised by :meth:`Context.raise_if_cancelled` once the client cancelled the request."""
@@ -132,13 +137,14 @@ class Context:
     # -- cancellation -------------------------------------------------------------------
     @property
     def cancelled(self) -> bool:
-        return self._cancelled
+        # Plain reads, no lock: sync tools in other threads only read these flags.
+        return self._cancelled or (self._link is not None and self._link.cancelled)
 
     def mark_cancelled(self) -> None:
         self._cancelled = True
 
     def raise_if_cancelled(self) -> None:
-        if self._cancelled:
+        if self.cancelled:
             raise CancelledByClient("the client cancelled this request")
 
     # -- talking to the client ----------------------------------------------------------

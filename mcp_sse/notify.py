@@ -16,6 +16,8 @@ BROADCAST_GROUP = "mcp-bcast"
 LIST_KINDS = ("tools", "resources", "prompts")
 # Broadcast when a token is revoked or deleted: streams opened with it end.
 TOKEN_REVOKED = "mcp.token_revoked"
+# Broadcast that ends every 2026 ``subscriptions/listen`` stream gracefully (e.g. before a deploy).
+LISTEN_END = "mcp.listen.end"
 
 
 async def broadcast(payload: dict[str, Any]) -> None:
@@ -58,3 +60,8 @@ def notify_token_revoked(token_id: int) -> None:
 def revokes(message: dict[str, Any], token_id: int | None) -> bool:
     """Whether a channel-layer message says the token ``token_id`` was revoked."""
     return token_id is not None and message.get("type") == TOKEN_REVOKED and message.get("token_id") == token_id
+
+
+async def end_listen_streams() -> None:
+    """Ask every worker to close its ``subscriptions/listen`` streams with a final response."""
+    await broadcast({"type": LISTEN_END})

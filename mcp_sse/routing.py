@@ -7,19 +7,21 @@ from typing import Any
 from django.urls import re_path
 
 from .conf import mcp_settings
+from .server.server import MCPServer
 from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
 from .transports.streamable import StreamableHTTPConsumer
 
 
 def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
     """``<prefix>`` and ``<prefix>/`` (no redirect: clients do not follow a 301 on POST),
-    ``<prefix>/sse`` and ``<prefix>/messages``."""
+    ``<prefix>/sse`` and ``<prefix>/messages``, served by one :class:`MCPServer`."""
+    server = MCPServer()
     base = (prefix if prefix is not None else mcp_settings.PATH_PREFIX).strip("/")
     import re
 
     quoted = re.escape(base)
     return [
-        re_path(rf"^{quoted}/?$", StreamableHTTPConsumer.as_asgi()),  # type: ignore[arg-type]
-        re_path(rf"^{quoted}/sse/?$", SSEStreamConsumer.as_asgi()),  # type: ignore[arg-type]
-        re_path(rf"^{quoted}/messages/?$", SSEMessagesConsumer.as_asgi()),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/?$", StreamableHTTPConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/sse/?$", SSEStreamConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/messages/?$", SSEMessagesConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
     ]

@@ -138,7 +138,7 @@ async def test_end_listen_streams_closes_every_worker_gracefully(
     named_pair: tuple[LiveServer, LiveServer, dict[str, str]], live_db: LiveDatabase
 ) -> None:
     a, b, env = named_pair
-    end = "import asyncio\nfrom mcp_sse.server.modern import end_listen_streams\nasyncio.run(end_listen_streams())\n"
+    end = "import asyncio\nfrom mcp_sse.notify import end_listen_streams\nasyncio.run(end_listen_streams())\n"
     async with listening(a, "end-a", promptsListChanged=True) as on_a, listening(b, "end-b") as on_b:
         await asyncio.to_thread(live_db.manage, "shell", "-c", end, extra_env=env)
         for stream, tag in ((on_a, "end-a"), (on_b, "end-b")):

@@ -22,7 +22,7 @@ from mcp import Client
 from mcp.client.subscriptions import ToolsListChanged
 
 from mcp_sse.protocol.errors import MCPError
-from mcp_sse.server import modern
+from mcp_sse.server import mrtr
 from tests.live import LiveDatabase, LiveServer, wait_for_call_log
 from tests.sse_client import Event, events, next_event
 
@@ -315,9 +315,9 @@ async def test_request_state_is_bound_to_the_principal(conformance_server: LiveS
 @override_settings(MCP_SSE={"REQUEST_STATE_TTL": -1})
 def test_expired_request_state_is_rejected() -> None:
     """Case: requestState past its TTL -> -32602 (signed and checked in-process)."""
-    token = modern.sign_request_state({"v": 1, "p": "anonymous", "m": "tools/call", "d": "x", "a": {}, "s": {}})
+    token = mrtr.sign_request_state({"v": 1, "p": "anonymous", "m": "tools/call", "d": "x", "a": {}, "s": {}})
     with pytest.raises(MCPError, match="expired") as caught:
-        modern.load_request_state(token, principal="anonymous", method="tools/call", digest="x")
+        mrtr.load_request_state(token, principal="anonymous", method="tools/call", digest="x")
     assert caught.value.code == -32602
 
 

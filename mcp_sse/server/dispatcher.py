@@ -29,7 +29,7 @@ from ..protocol.errors import INVALID_PARAMS, MCPError
 from ..protocol.jsonrpc import Notification, Request, error_message, result_message
 from ..registry.base import Registry, Tool, default_registry
 from .exchange import ClientRequestError, Exchange
-from .modern import InputRequired
+from .mrtr import InputRequired
 from .session import sessions
 
 logger = logging.getLogger("mcp_sse")
@@ -212,7 +212,6 @@ class Dispatcher:
         with self.recording("tools/call", str(name), exchange, arguments) as call:
             tool = await self.find_tool(name, exchange)
             ctx = self.context(exchange)
-            exchange.context = ctx
             try:
                 call.result = await tool.call(arguments, ctx)
             except (MCPError, asyncio.CancelledError):

@@ -1,25 +1,44 @@
 """One client request being served: the server side of a tool's :class:`~mcp_sse.context.Context`.
 
-The transport supplies ``emit`` (write a message on this request's stream) and ``reachable``
-(make sure the client's replies and cancellations can find this consumer through the channel
-layer). The exchange numbers server-to-client requests, waits for their answers and applies the
-client's log level.
+The transport supplies a :class:`Port`: ``emit`` (write a message on this request's stream),
+``close_stream`` and, where the client's replies and cancellations travel through the channel
+layer, ``join``/``leave`` (the exchange joins its request's group before it asks the client
+anything). The exchange numbers server-to-client requests, waits for their answers, applies the
+client's log level and carries the request's cancellation flag (read by the tool's context).
+The request's life around it (in-flight table, cancellation, replies) is
+:class:`~mcp_sse.server.requests.RequestLifecycle`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Caller, RequestInfo
 from ..protocol.errors import INVALID_PARAMS, MCPError
 from ..protocol.jsonrpc import Response, notification_message, request_message
-from .routing import request_token, server_request_id
+from .routing import request_group, request_token, server_request_id
 from .session import Session
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Action = Callable[[], Awaitable[None]]
+GroupAction = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """How the server reaches the client of one request: supplied by the transport."""
+
+    emit: Emit | None = None  # write a message on this request's response stream
+    close_stream: Action | None = None  # end the response stream (the client polls to resume)
+    join: GroupAction | None = None  # join a channel-layer group (replies/cancellations routed there)
+    leave: GroupAction | None = None
+
+
+NO_PORT = Port()
 
 # Which client capability a server-to-client request needs.
 REQUIRED_CAPABILITY = {
@@ -37,10 +56,6 @@ class ClientRequestError(Exception):
         self.error = error or {}
 
 
-async def _nothing() -> None:
-    return None
-
-
 class Exchange:
     def __init__(
         self,
@@ -48,18 +63,15 @@ class Exchange:
         caller: Caller,
         info: RequestInfo,
         session: Session | None = None,
-        emit: Emit | None = None,
-        reachable: Callable[[], Awaitable[None]] | None = None,
+        port: Port = NO_PORT,
         log_level: str | None = None,
         modern: bool = False,
-        close_stream: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.caller = caller
         self.info = info
         self.session = session
-        self._emit = emit
-        self._reachable = reachable or _nothing
-        self._close_stream = close_stream or _nothing
+        self.port = port
+        self._emit = port.emit
         self.log_level = log_level
         self.modern = modern
         self.token = request_token(info.request_id)
@@ -68,8 +80,21 @@ class Exchange:
         self.emitted = 0
         # Set by the dispatcher when initialize created a new session (the transport sends its id).
         self.new_session: Session | None = None
-        # The tool's Context, once one is running (so a cancellation can flag it).
-        self.context: Any = None
+        # Set once the client cancelled this request; tools see it as ``ctx.cancelled``.
+        self.cancelled = False
+        # The channel-layer group this request joined to be reachable (left when it ends).
+        self.joined_group: str | None = None
+
+    def mark_cancelled(self) -> None:
+        self.cancelled = True
+
+    async def make_reachable(self) -> None:
+        """Join this request's group so the client's replies and cancellation reach it from any
+        worker (only where the transport routes them through the channel layer)."""
+        if self.joined_group is None and self.port.join is not None and self.info.session_id:
+            group = request_group(self.info.session_id, self.token)
+            await self.port.join(group)
+            self.joined_group = group
 
     # -- ClientLink ---------------------------------------------------------------------
     def wants_log(self, level: str) -> bool:
@@ -83,7 +108,8 @@ class Exchange:
         return LOG_LEVELS.index(level) >= LOG_LEVELS.index(threshold)
 
     async def close_stream(self) -> None:
-        await self._close_stream()
+        if self.port.close_stream is not None:
+            await self.port.close_stream()
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self.send(notification_message(method, params))
@@ -103,7 +129,7 @@ class Exchange:
             )
         if self._emit is None:
             raise ClientRequestError("this transport cannot send requests to the client")
-        await self._reachable()
+        await self.make_reachable()
         self._asked += 1
         request_id = server_request_id(self.token, self._asked)
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()

@@ -11,7 +11,6 @@ from typing import Any
 
 from ..notify import BROADCAST_GROUP
 from ..protocol import jsonutil
-from ..store import shared_cache
 
 __all__ = ["BROADCAST_GROUP"]
 
@@ -53,43 +52,3 @@ def token_of_server_request(request_id: Any) -> str | None:
         if len(token) == 20 and all(c in "0123456789abcdef" for c in token):
             return token
     return None
-
-
-async def route_client_message(session_id: str, message: Any) -> bool:
-    """Send a client's reply or cancellation to the consumer serving the request it concerns.
-
-    Returns False when the message names no request we could route to (it is then dropped,
-    as the spec allows for unknown or finished requests).
-    """
-    from channels.layers import get_channel_layer
-
-    from ..protocol.jsonrpc import Notification, Response
-
-    layer = get_channel_layer()
-    if layer is None:
-        return False
-    if isinstance(message, Response):
-        token = token_of_server_request(message.id)
-        if token is None:
-            return False
-        payload: dict[str, Any] = {"type": "mcp.client.reply", "token": token, "id": message.id}
-        if message.error is not None:
-            payload["error"] = message.error
-        else:
-            payload["result"] = message.result or {}
-        await layer.group_send(request_group(session_id, token), payload)
-        return True
-    if isinstance(message, Notification) and message.method == "notifications/cancelled":
-        request_id = message.params.get("requestId")
-        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
-            return False
-        token = request_token(request_id)
-        # Also noted in the cache: a call that joins its group late (see the transports) still
-        # finds out it was cancelled.
-        await shared_cache().set(cancel_key(session_id, token), 1, 300)
-        await layer.group_send(
-            request_group(session_id, token),
-            {"type": "mcp.client.cancel", "token": token, "reason": str(message.params.get("reason") or "")[:500]},
-        )
-        return True
-    return False

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from channels.consumer import AsyncConsumer
@@ -30,6 +30,10 @@ from ..context import Caller
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST
 
+if TYPE_CHECKING:
+    from ..server.server import MCPServer
+    from .streams import Stream
+
 logger = logging.getLogger("mcp_sse")
 
 # Seconds between re-joins of a held stream's channel-layer groups.
@@ -40,17 +44,6 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache, no-transform"),
     (b"x-accel-buffering", b"no"),
 ]
-
-# Keep track of work that outlives its HTTP connection (a 2025 POST stream whose client
-# disconnected keeps running so it can be resumed): references only, so tasks are not
-# garbage-collected mid-flight.
-_detached_tasks: set[asyncio.Task[Any]] = set()
-
-
-def keep_running(task: asyncio.Task[Any]) -> asyncio.Task[Any]:
-    _detached_tasks.add(task)
-    task.add_done_callback(_detached_tasks.discard)
-    return task
 
 
 class ClientGone(Exception):
@@ -145,10 +138,27 @@ def origin_allowed(origin: str) -> bool:
     return validate_host(host, patterns)
 
 
+def handler_name(message_type: Any) -> str | None:
+    """Channels' convention: message ``type`` ``mcp.client.reply`` -> method ``mcp_client_reply``
+    (only our own ``mcp.*`` types, so a message can never name an arbitrary method)."""
+    if not isinstance(message_type, str) or not message_type.startswith("mcp."):
+        return None
+    return message_type.replace(".", "_")
+
+
 class MCPConsumer(AsyncConsumer):
-    """Reads the request, checks Host/Origin/auth, and manages lazy channel-layer membership."""
+    """Reads the request, checks Host/Origin/auth, and manages lazy channel-layer membership.
+
+    Channel-layer messages go to the consumer's method named by their ``type`` (as in Channels),
+    else to the held stream's (see :class:`~mcp_sse.transports.streams.Stream`); others are
+    ignored (broadcasts reach every stream, each takes what concerns it).
+    """
 
     transport_name = ""
+
+    def __init__(self, *, server: MCPServer) -> None:
+        # The server object comes from as_asgi(server=...) (see mcp_sse.asgi / mcp_sse.routing).
+        self.server = server
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.scope = scope
@@ -162,7 +172,7 @@ class MCPConsumer(AsyncConsumer):
         self.response_started = False
         self.response_finished = False
         self.disconnected = asyncio.Event()
-        self.stream_ended = asyncio.Event()
+        self.stream: Stream | None = None
         self.outliving_work: asyncio.Task[Any] | None = None
         self._disconnect_watch: asyncio.Task[None] | None = None
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -186,7 +196,8 @@ class MCPConsumer(AsyncConsumer):
         finally:
             if self.outliving_work is not None and not self.outliving_work.done():
                 # Work that outlives the connection still needs its groups; it cleans up itself.
-                self.outliving_work.add_done_callback(lambda _t: keep_running(asyncio.ensure_future(self.leave_all())))
+                keep = self.server.requests.keep_running
+                self.outliving_work.add_done_callback(lambda _t: keep(asyncio.ensure_future(self.leave_all())))
             else:
                 await self.leave_all()
 
@@ -267,29 +278,6 @@ class MCPConsumer(AsyncConsumer):
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-
-    async def hold_open(self, on_idle: Any) -> None:
-        """Keep a stream open until the client leaves or :meth:`end_stream` is called, calling
-        ``await on_idle()`` after every ``KEEPALIVE_INTERVAL`` without either (it returns False
-        to end the stream)."""
-        watcher = asyncio.ensure_future(self.watch_disconnect())
-        ender = asyncio.ensure_future(self.stream_ended.wait())
-        try:
-            while True:
-                done, _ = await asyncio.wait(
-                    {watcher, ender}, timeout=mcp_settings.KEEPALIVE_INTERVAL, return_when=asyncio.FIRST_COMPLETED
-                )
-                if done or self.response_finished:
-                    return
-                await self.renew_groups()
-                if await on_idle() is False:
-                    return
-        finally:
-            watcher.cancel()
-            ender.cancel()
-
-    def end_stream(self) -> None:
-        self.stream_ended.set()
 
     def watch_disconnect_in_background(self) -> None:
         """Start noticing ``http.disconnect`` (sets :attr:`disconnected`) while we stream."""
@@ -410,5 +398,15 @@ class MCPConsumer(AsyncConsumer):
             except Exception:
                 logger.exception("mcp_sse: error handling channel-layer message %s", message.get("type"))
 
+    @property
+    def layer_task(self) -> asyncio.Task[None] | None:
+        """The task reading our channel (None until something joined a group)."""
+        return self._layer_task
+
     async def on_layer_message(self, message: dict[str, Any]) -> None:
-        """Override: react to a message routed to us through the channel layer."""
+        name = handler_name(message.get("type"))
+        handler = getattr(self, name, None) if name else None
+        if handler is not None:
+            await handler(message)
+        elif self.stream is not None:
+            self.stream.offer(message)

@@ -13,26 +13,60 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from ..conf import mcp_settings
-from ..notify import revokes
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
 from ..protocol.jsonrpc import Notification, Request, Response, parse_message
-from ..server.exchange import Exchange
-from ..server.routing import BROADCAST_GROUP, request_token, session_group, token_of_server_request
+from ..server.eras import RequestFacts
+from ..server.exchange import Port
+from ..server.routing import BROADCAST_GROUP, session_group
 from ..server.session import Session, sessions
 from .base import HTTPError, MCPConsumer
-from .serving import RequestServingConsumer, dispatcher
+from .streams import SessionStream
 
 # Served in the background so that a long tool call never holds up the stream; everything
 # else is answered in arrival order.
 CONCURRENT_METHODS = ("tools/call", "resources/read", "prompts/get", "completion/complete")
 
 
-class SSEStreamConsumer(RequestServingConsumer):
-    transport_name = "sse"
+class LegacyStream(SessionStream):
+    """The ``/sse`` stream: the ``endpoint`` event, then every message of the session."""
 
-    def session_id_for_routing(self) -> str | None:
-        return None  # every message of the session reaches this consumer directly
+    consumer: SSEStreamConsumer
+
+    async def open(self) -> bool:
+        consumer = self.consumer
+        await consumer.join(session_group(self.session_id))
+        await consumer.join(BROADCAST_GROUP)
+        await consumer.start_sse()
+        root = consumer.scope.get("root_path", "")
+        endpoint = f"{quote(root + mcp_settings.PATH_PREFIX.rstrip('/'))}/messages?session_id={self.session_id}"
+        await consumer.write(sse.encode_event(endpoint, event="endpoint"))
+        return True
+
+    async def push(self, message: dict[str, Any]) -> bool:
+        return await self.consumer.send_message(message)
+
+    async def on_idle(self) -> bool:
+        if not await super().on_idle():
+            return False
+        # Keep the session alive while its stream is open (get() refreshes its expiry).
+        fresh = await sessions.get(self.session_id)
+        if fresh is None:
+            return False
+        self.consumer.session = fresh
+        return True
+
+    async def close(self) -> None:
+        for task in list(self.consumer.tasks):
+            task.cancel()
+        await sessions.delete(self.session_id)
+
+
+class SSEStreamConsumer(MCPConsumer):
+    """Holds the legacy stream and serves the session's messages, which the POST endpoint
+    forwards here (``mcp.sse.post``) from any worker."""
+
+    transport_name = "sse"
 
     async def serve(self) -> None:
         if self.method != "GET":
@@ -45,79 +79,34 @@ class SSEStreamConsumer(RequestServingConsumer):
         self.session: Session = await sessions.create(self.caller.principal_key, self.transport_name)
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[Any]] = set()
-        try:
-            await self.join(session_group(self.session.id))
-            await self.join(BROADCAST_GROUP)
-            await self.start_sse()
-            root = self.scope.get("root_path", "")
-            endpoint = f"{quote(root + mcp_settings.PATH_PREFIX.rstrip('/'))}/messages?session_id={self.session.id}"
-            await self.write(sse.encode_event(endpoint, event="endpoint"))
-            await self.hold()
-        finally:
-            for task in list(self.tasks):
-                task.cancel()
-            await sessions.delete(self.session.id)
-            await self.finish_response()
+        self.port = Port(emit=self.emit)
+        await LegacyStream(self, self.session.id, self.caller).run()
 
-    async def hold(self) -> None:
-        async def keep_alive() -> bool:
-            await self.write(sse.encode_comment("keep-alive"))
-            # Keep the session alive while its stream is open (get() refreshes its expiry).
-            fresh = await sessions.get(self.session.id)
-            if fresh is None:
-                return False
-            self.session = fresh
-            return True
-
-        await self.hold_open(keep_alive)
-
-    async def send_message(self, message: dict[str, Any]) -> None:
+    async def send_message(self, message: dict[str, Any]) -> bool:
         async with self.write_lock:
-            await self.write(sse.encode_event(jsonutil.dumps_str(message), event="message"))
+            return await self.write(sse.encode_event(jsonutil.dumps_str(message), event="message"))
 
-    async def on_stream_message(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "mcp.sse.post":
-            await self.client_message(message["message"])
-        elif kind == "mcp.list_changed":
-            await self.send_message({"jsonrpc": "2.0", "method": f"notifications/{message['kind']}/list_changed"})
-        elif kind == "mcp.resource_updated":
-            current = await sessions.get(self.session.id)
-            if current is not None and message.get("uri") in current.subscriptions:
-                await self.send_message(
-                    {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": message["uri"]}}
-                )
-        elif kind == "mcp.session.message":
-            await self.send_message(message["message"])
-        elif revokes(message, self.caller.token_id):
-            self.end_stream()  # its next POST would be refused anyway
+    async def emit(self, message: dict[str, Any]) -> None:
+        await self.send_message(message)
 
-    async def client_message(self, raw: Any) -> None:
-        message = parse_message(raw)  # validated by the POST already
-        if isinstance(message, Response):
-            token = token_of_server_request(message.id)
-            if token:
-                self.deliver_reply(token, {"id": message.id, "result": message.result, "error": message.error})
+    async def mcp_sse_post(self, message: dict[str, Any]) -> None:
+        """A client message POSTed to ``/messages`` (validated there already)."""
+        parsed = parse_message(message["message"])
+        if isinstance(parsed, Response) or (
+            isinstance(parsed, Notification) and parsed.method == "notifications/cancelled"
+        ):
+            await self.server.requests.client_message(self.session.id, parsed)
             return
-        if isinstance(message, Notification):
-            if message.method == "notifications/cancelled":
-                request_id = message.params.get("requestId")
-                if isinstance(request_id, str | int):
-                    self.cancel_inflight(request_token(request_id), str(message.params.get("reason") or ""))
-                return
-            await dispatcher.handle_notification(message, self.exchange_for(None))
+        if isinstance(parsed, Notification):
+            await self.server.stateful.notification(parsed, self.caller, self.session, self.transport_name)
             return
-        assert isinstance(message, Request)
-        if message.method in CONCURRENT_METHODS:
-            task = asyncio.ensure_future(self.serve_request(message, own_task=True))
+        assert isinstance(parsed, Request)
+        if parsed.method in CONCURRENT_METHODS:
+            task = asyncio.ensure_future(self.serve_request(parsed, own_task=True))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         else:
-            await self.serve_request(message)
-
-    def exchange_for(self, request: Request | None) -> Exchange:
-        info = self.request_info(request, self.session)
-        return Exchange(caller=self.caller, info=info, session=self.session, emit=self.send_message)
+            await self.serve_request(parsed)
 
     async def serve_request(self, request: Request, *, own_task: bool = False) -> None:
         if request.method != "initialize" and request.method != "ping":
@@ -125,8 +114,10 @@ class SSEStreamConsumer(RequestServingConsumer):
             fresh = await sessions.get(self.session.id)
             if fresh is not None:
                 self.session = fresh
-        exchange = self.exchange_for(request)
-        response = await self.run_request(request, exchange, in_current_task=own_task)
+        facts = RequestFacts(request, self.caller, self.transport_name, self.remote_addr, self.session.id)
+        era = self.server.stateful
+        exchange = era.exchange(facts, self.session, self.port)
+        response = await self.server.requests.serve(era, request, exchange, in_current_task=own_task)
         if exchange.session is not None:
             self.session = exchange.session
         if response is not None:
@@ -169,4 +160,3 @@ class SSEMessagesConsumer(MCPConsumer):
             raise HTTPError(503, "No channel layer configured (CHANNEL_LAYERS)", code=-32603)
         await self.channel_layer.group_send(session_group(session.id), {"type": "mcp.sse.post", "message": raw})
         await self.send_response(202, b"Accepted", content_type=b"text/plain; charset=utf-8")
-

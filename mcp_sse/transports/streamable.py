@@ -11,16 +11,17 @@ from django.core.cache import caches
 
 from ..conf import mcp_settings
 from ..context import Caller
-from ..notify import revokes
 from ..protocol import jsonutil, sse, versions
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
 from ..protocol.jsonrpc import Message, Notification, Request, Response, parse_message
+from ..server.eras import RequestFacts
 from ..server.events import event_store, parse_event_id
-from ..server.exchange import Exchange
-from ..server.routing import BROADCAST_GROUP, route_client_message, session_group, stream_group
+from ..server.exchange import Port
+from ..server.routing import BROADCAST_GROUP, session_group, stream_group
 from ..server.session import Session, sessions
-from .base import HTTPError, keep_running
-from .serving import RequestServingConsumer, dispatcher
+from .base import HTTPError, MCPConsumer
+from .stateless import serve_stateless
+from .streams import EventLog, SessionStream, Stream
 
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
 CALL_METHODS = ("tools/call", "resources/read", "prompts/get")
@@ -63,9 +64,7 @@ class PostStream:
     def __init__(self, consumer: StreamableHTTPConsumer, session: Session):
         self.consumer = consumer
         self.session = session
-        self.stream_id = ""  # minted when the response turns into a stream
-        self.seq = 0
-        self.sse = False
+        self.log: EventLog | None = None  # made when the response turns into a stream
         self.detached = False
         self.lock = asyncio.Lock()
         self.close_timer: asyncio.TimerHandle | None = None
@@ -76,40 +75,31 @@ class PostStream:
 
     async def emit(self, message: dict[str, Any]) -> None:
         async with self.lock:
-            if not self.sse:
-                await self._begin()
-            await self._push(message)
+            log = self.log or await self._begin()
+            await self._push(log, message)
 
-    async def _begin(self) -> None:
-        self.sse = True
-        self.stream_id = secrets.token_urlsafe(9)
+    async def _begin(self) -> EventLog:
+        log = self.log = EventLog(self.session.id, secrets.token_urlsafe(9))
         self.consumer.watch_disconnect_in_background()  # only streams care whether the client left
         await self.consumer.start_sse()
         if versions.at_least(self.version, versions.V2025_11_25):
-            # Priming event: an id and empty data, so the client can resume from the start.
-            self.seq += 1
-            event_id = f"{self.stream_id}.{self.seq}"
-            await event_store.append(self.session.id, self.stream_id, self.seq, None)
-            await self.consumer.write_event(None, event_id=event_id, retry_ms=mcp_settings.SSE_RETRY_MS)
+            await log.prime(self.consumer)
         limit = mcp_settings.POST_STREAM_MAX_SECONDS
         if limit:
             loop = asyncio.get_running_loop()
             self.close_timer = loop.call_later(float(limit), lambda: asyncio.ensure_future(self.close_for_polling()))
+        return log
 
-    async def _push(self, message: dict[str, Any] | None, *, final: bool = False) -> None:
-        self.seq += 1
-        event_id = f"{self.stream_id}.{self.seq}"
-        await event_store.append(self.session.id, self.stream_id, self.seq, message)
-        if final:
-            await event_store.mark_finished(self.session.id, self.stream_id, self.seq)
+    async def _push(self, log: EventLog, message: dict[str, Any] | None, *, final: bool = False) -> None:
+        event_id = await log.append(message, final=final)
         if not self.detached and await self.consumer.write_event(message, event_id=event_id):
             return
         self.detached = True
         layer = self.consumer.channel_layer
         if layer is not None:
             await layer.group_send(
-                stream_group(self.session.id, self.stream_id),
-                {"type": "mcp.stream.event", "seq": self.seq, "message": message, "final": final},
+                stream_group(self.session.id, log.stream_id),
+                {"type": "mcp.stream.event", "seq": log.seq, "message": message, "final": final},
             )
 
     async def close_for_polling(self) -> None:
@@ -121,7 +111,7 @@ class PostStream:
         async with self.lock:
             if self.detached or self.consumer.response_finished:
                 return
-            if not self.sse:
+            if self.log is None:
                 await self._begin()
             await self.consumer.write(sse.encode_event(None, retry_ms=mcp_settings.SSE_RETRY_MS))
             self.detached = True
@@ -131,7 +121,8 @@ class PostStream:
         async with self.lock:
             if self.close_timer is not None:
                 self.close_timer.cancel()
-            if not self.sse:
+            log = self.log
+            if log is None:
                 if not responses:
                     await self.consumer.start_sse()  # cancelled: end quietly
                     await self.consumer.finish_response()
@@ -140,23 +131,92 @@ class PostStream:
                 await self.consumer.send_response(200, body)
                 return
             for index, response in enumerate(responses):
-                await self._push(response, final=index == len(responses) - 1)
+                await self._push(log, response, final=index == len(responses) - 1)
             if not responses:
-                await event_store.mark_finished(self.session.id, self.stream_id, self.seq)
+                await log.finish()
             await self.consumer.finish_response()
 
 
-class StreamableHTTPConsumer(RequestServingConsumer):
+class StandaloneStream(SessionStream):
+    """The session's GET stream for server-initiated messages (one at a time: 409 otherwise)."""
+
+    consumer: StreamableHTTPConsumer
+
+    def __init__(
+        self, consumer: StreamableHTTPConsumer, session: Session, caller: Caller, stream_id: str | None, after: int
+    ) -> None:
+        super().__init__(consumer, session.id, caller)
+        self.session = session
+        self.resumed = stream_id is not None
+        self.log = EventLog(session.id, stream_id or "g" + secrets.token_urlsafe(8), after)
+        self.marker = f"mcp_sse:get-stream:{session.id}"
+        self.marker_ttl = max(30, int(mcp_settings.KEEPALIVE_INTERVAL * 3))
+        self.cache = caches[mcp_settings.CACHE_ALIAS]
+        self.marked = False
+
+    async def open(self) -> bool:
+        if not await self.cache.aadd(self.marker, 1, self.marker_ttl):
+            raise HTTPError(409, "Conflict: this session already has an open GET stream")
+        self.marked = True
+        await self.consumer.join(session_group(self.session_id))
+        await self.consumer.join(BROADCAST_GROUP)
+        await self.consumer.start_sse()
+        if self.resumed:
+            events, _finished = await self.log.stored(self.log.seq)
+            await self.log.replay(self.consumer, events)
+        elif versions.at_least(self.session.protocol_version, versions.V2025_11_25):
+            await self.log.prime(self.consumer)
+        return True
+
+    async def push(self, message: dict[str, Any]) -> bool:
+        event_id = await self.log.append(message)
+        return await self.consumer.write_event(message, event_id=event_id)
+
+    async def on_idle(self) -> bool:
+        written = await super().on_idle()
+        await self.cache.atouch(self.marker, self.marker_ttl)
+        return written
+
+    async def close(self) -> None:
+        if self.marked:
+            await self.cache.adelete(self.marker)
+
+
+class ResumedPostStream(Stream):
+    """A POST's response stream picked up again with ``Last-Event-ID``: the stored events after
+    that id, then live ones (``mcp.stream.event``) until its final response."""
+
+    def __init__(self, consumer: StreamableHTTPConsumer, session: Session, stream_id: str, after: int) -> None:
+        super().__init__(consumer)
+        self.log = EventLog(session.id, stream_id, after)
+
+    async def open(self) -> bool:
+        log = self.log
+        # Join before reading the store: an event sent in between is then in the inbox.
+        await self.consumer.join(stream_group(log.session_id, log.stream_id))
+        events, finished = await log.stored(log.seq)
+        if not events and not finished and not await event_store.exists(log.session_id, log.stream_id):
+            raise HTTPError(404, "Stream not found: nothing to resume for that Last-Event-ID")
+        await self.consumer.start_sse()
+        await log.replay(self.consumer, events)
+        return not finished
+
+    async def mcp_stream_event(self, message: dict[str, Any]) -> bool | None:
+        seq = message["seq"]
+        if seq <= self.log.seq:
+            return None  # already replayed from the store
+        self.log.seq = seq
+        if message["message"] is not None:
+            await self.consumer.write_event(message["message"], event_id=f"{self.log.stream_id}.{seq}")
+        return False if message.get("final") else None
+
+
+class StreamableHTTPConsumer(MCPConsumer):
     transport_name = "streamable-http"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.session: Session | None = None
-        self.stream_session_id: str | None = None
-        self.stream_caller = Caller()
         await super().__call__(scope, receive, send)
-
-    def session_id_for_routing(self) -> str | None:
-        return self.session.id if self.session else None
 
     async def serve(self) -> None:
         method = self.method
@@ -170,6 +230,15 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         else:
             await self.delete()
 
+    # -- channel layer: the client's replies and cancellations routed from other workers ----
+    async def mcp_client_reply(self, message: dict[str, Any]) -> None:
+        if self.session is not None:
+            self.server.requests.layer_reply(self.session.id, message)
+
+    async def mcp_client_cancel(self, message: dict[str, Any]) -> None:
+        if self.session is not None:
+            self.server.requests.layer_cancel(self.session.id, message)
+
     # -- POST ---------------------------------------------------------------------------
     async def post(self) -> None:
         caller = await self.authenticate()
@@ -182,22 +251,14 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         body = await self.read_body()
         messages, batch = parse_body(body)
         first = messages[0]
-        # 2026-07-28 requests carry their version in _meta; one lacking _meta is still modern when
-        # it names a modern MCP-Protocol-Version outside any session (it then fails validation).
-        if (
-            isinstance(first, Request | Notification)
-            and not batch
-            and (
-                versions.is_modern_request(first.params)
-                or (
-                    first.method != "initialize"
-                    and not self.headers.get("mcp-session-id")
-                    and self.headers.get("mcp-protocol-version", "").strip() in versions.MODERN_VERSIONS
-                )
-            )
-        ):
-            from .stateless import serve_stateless
-
+        era = self.server.era_for(
+            first,
+            batch=batch,
+            session_header=self.headers.get("mcp-session-id", ""),
+            version_header=self.headers.get("mcp-protocol-version", ""),
+        )
+        if era.stateless:
+            assert isinstance(first, Request | Notification)
             await serve_stateless(self, caller, first)
             return
         await self.post_stateful(caller, messages, batch)
@@ -248,25 +309,17 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         if isinstance(message, Response) or (
             isinstance(message, Notification) and message.method == "notifications/cancelled"
         ):
-            await route_client_message(session.id, message)
+            await self.server.requests.client_message(session.id, message)
         elif isinstance(message, Notification):
-            await dispatcher.handle_notification(message, self.exchange_for(caller, session, None))
+            await self.server.stateful.notification(message, caller, session, self.transport_name)
 
-    def exchange_for(
-        self, caller: Caller, session: Session | None, request: Request | None, stream: PostStream | None = None
-    ) -> Exchange:
-        info = self.request_info(request, session)
-        return Exchange(
-            caller=caller,
-            info=info,
-            session=session,
-            emit=stream.emit if stream else None,
-            close_stream=stream.close_for_polling if stream else None,
-        )
+    def facts(self, caller: Caller, request: Request, session: Session | None) -> RequestFacts:
+        return RequestFacts(request, caller, self.transport_name, self.remote_addr, session.id if session else None)
 
     async def serve_initialize(self, caller: Caller, request: Request) -> None:
-        exchange = self.exchange_for(caller, None, request)
-        response = await dispatcher.handle(request, exchange)
+        era = self.server.stateful
+        exchange = era.exchange(self.facts(caller, request, None), None)
+        response = await era.handle(request, exchange)
         headers = []
         if exchange.new_session is not None:
             headers.append((b"mcp-session-id", exchange.new_session.id.encode()))
@@ -274,15 +327,18 @@ class StreamableHTTPConsumer(RequestServingConsumer):
 
     async def serve_requests(self, caller: Caller, session: Session, requests: list[Request], batch: bool) -> None:
         stream = PostStream(self, session)
+        port = Port(emit=stream.emit, close_stream=stream.close_for_polling, join=self.join, leave=self.leave)
+        era = self.server.stateful
+        lifecycle = self.server.requests
 
         async def run_all() -> None:
+            exchanges = [era.exchange(self.facts(caller, r, session), session, port) for r in requests]
             if len(requests) == 1:
-                exchange = self.exchange_for(caller, session, requests[0], stream)
-                results = [await self.run_request(requests[0], exchange, in_current_task=True)]
+                results = [await lifecycle.serve(era, requests[0], exchanges[0], in_current_task=True)]
             else:
                 results = list(
                     await asyncio.gather(
-                        *(self.run_request(r, self.exchange_for(caller, session, r, stream)) for r in requests)
+                        *(lifecycle.serve(era, r, x) for r, x in zip(requests, exchanges, strict=True))
                     )
                 )
             await stream.finish([r for r in results if r is not None], batch)
@@ -290,7 +346,7 @@ class StreamableHTTPConsumer(RequestServingConsumer):
         # The work outlives this coroutine if the client goes away mid-stream (a disconnect is
         # not a cancellation before 2026: its events wait in the store for a resuming GET), so
         # it is a task of its own that Daphne cancelling us cannot reach.
-        work = keep_running(asyncio.ensure_future(run_all()))
+        work = lifecycle.keep_running(asyncio.ensure_future(run_all()))
         self.outliving_work = work
         try:
             await asyncio.shield(work)
@@ -310,126 +366,18 @@ class StreamableHTTPConsumer(RequestServingConsumer):
             raise HTTPError(406, "Not Acceptable: GET needs Accept: text/event-stream")
         session = await self.load_session(caller)
         self.session = session
-        self.stream_caller = caller
         last_event_id = self.headers.get("last-event-id", "").strip()
-        if last_event_id:
-            await self.resume(session, last_event_id)
-        else:
-            await self.standalone(session)
-
-    async def resume(self, session: Session, last_event_id: str) -> None:
+        if not last_event_id:
+            await StandaloneStream(self, session, caller, None, 0).run()
+            return
         parsed = parse_event_id(last_event_id)
         if parsed is None:
             raise HTTPError(400, f"Bad Request: malformed Last-Event-ID {last_event_id!r}")
         stream_id, seq = parsed
         if stream_id.startswith("g"):
-            await self.standalone(session, stream_id=stream_id, after=seq)
-            return
-        await self.join(stream_group(session.id, stream_id))
-        events, finished = await event_store.after(session.id, stream_id, seq)
-        if not events and not finished and not await event_store.exists(session.id, stream_id):
-            raise HTTPError(404, "Stream not found: nothing to resume for that Last-Event-ID")
-        self.resume_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.resume_stream = stream_id
-        await self.start_sse()
-        last = seq
-        for number, message in events:
-            if message is not None:
-                await self.write_event(message, event_id=f"{stream_id}.{number}")
-            last = number
-        if finished:
-            await self.finish_response()
-            return
-        watcher = asyncio.ensure_future(self.watch_disconnect())
-        try:
-            while not self.disconnected.is_set():
-                getter = asyncio.ensure_future(self.resume_queue.get())
-                done, _ = await asyncio.wait(
-                    {getter, watcher}, timeout=mcp_settings.KEEPALIVE_INTERVAL, return_when=asyncio.FIRST_COMPLETED
-                )
-                if getter not in done:
-                    getter.cancel()
-                    if watcher in done:
-                        return
-                    await self.write(sse.encode_comment("keep-alive"))
-                    continue
-                event = getter.result()
-                if event["seq"] <= last:
-                    continue
-                last = event["seq"]
-                if event["message"] is not None:
-                    await self.write_event(event["message"], event_id=f"{stream_id}.{last}")
-                if event.get("final"):
-                    break
-        finally:
-            watcher.cancel()
-        await self.finish_response()
-
-    async def standalone(self, session: Session, stream_id: str | None = None, after: int = 0) -> None:
-        """The session's stream for server-initiated messages (one at a time: 409 otherwise)."""
-        cache = caches[mcp_settings.CACHE_ALIAS]
-        marker = f"mcp_sse:get-stream:{session.id}"
-        marker_ttl = max(30, int(mcp_settings.KEEPALIVE_INTERVAL * 3))
-        if not await cache.aadd(marker, 1, marker_ttl):
-            raise HTTPError(409, "Conflict: this session already has an open GET stream")
-        try:
-            self.get_stream_id = stream_id or "g" + secrets.token_urlsafe(8)
-            self.get_seq = after
-            self.stream_session_id = session.id
-            await self.join(session_group(session.id))
-            await self.join(BROADCAST_GROUP)
-            await self.start_sse()
-            if stream_id is not None:
-                events, _ = await event_store.after(session.id, stream_id, after)
-                for number, message in events:
-                    if message is not None:
-                        await self.write_event(message, event_id=f"{stream_id}.{number}")
-                    self.get_seq = number
-            elif versions.at_least(session.protocol_version, versions.V2025_11_25):
-                await self.push_get(None)
-
-            async def keep_alive() -> None:
-                await self.write(sse.encode_comment("keep-alive"))
-                await cache.atouch(marker, marker_ttl)
-
-            await self.hold_open(keep_alive)
-        finally:
-            await cache.adelete(marker)
-        await self.finish_response()
-
-    async def push_get(self, message: dict[str, Any] | None) -> None:
-        assert self.session is not None
-        self.get_seq += 1
-        await event_store.append(self.session.id, self.get_stream_id, self.get_seq, message)
-        await self.write_event(
-            message,
-            event_id=f"{self.get_stream_id}.{self.get_seq}",
-            retry_ms=mcp_settings.SSE_RETRY_MS if message is None else None,
-        )
-
-    async def on_stream_message(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "mcp.stream.event":
-            queue = getattr(self, "resume_queue", None)
-            if queue is not None:
-                queue.put_nowait(message)
-            return
-        if self.stream_session_id is None or self.session is None:
-            return
-        if kind == "mcp.list_changed":
-            await self.push_get({"jsonrpc": "2.0", "method": f"notifications/{message['kind']}/list_changed"})
-        elif kind == "mcp.resource_updated":
-            current = await sessions.get(self.session.id)
-            if current is not None and message.get("uri") in current.subscriptions:
-                await self.push_get(
-                    {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": message["uri"]}}
-                )
-        elif kind == "mcp.session.message":
-            await self.push_get(message["message"])
-        elif kind == "mcp.session.closed":
-            self.end_stream()
-        elif revokes(message, self.stream_caller.token_id):
-            self.end_stream()
+            await StandaloneStream(self, session, caller, stream_id, seq).run()
+        else:
+            await ResumedPostStream(self, session, stream_id, seq).run()
 
     # -- DELETE -------------------------------------------------------------------------
     async def delete(self) -> None:

@@ -1,0 +1,29 @@
+"""The server object: what the consumers of one mounted endpoint share.
+
+``with_mcp()`` / ``mcp_urlpatterns()`` build one :class:`MCPServer` and hand it to every
+consumer through ``as_asgi(server=...)``: no module-level dispatcher or in-flight table.
+"""
+
+from __future__ import annotations
+
+from ..protocol.jsonrpc import Message
+from ..registry.base import Registry
+from .dispatcher import Dispatcher
+from .eras import Era, StatefulEra, StatelessEra, is_stateless
+from .requests import RequestLifecycle
+
+
+class MCPServer:
+    """The dispatcher, the eras (policies chosen per request) and the request lifecycle."""
+
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.dispatcher = Dispatcher(registry)
+        self.stateful = StatefulEra(self.dispatcher)
+        self.stateless = StatelessEra(self.dispatcher)
+        self.requests = RequestLifecycle()
+
+    def era_for(self, message: Message, *, batch: bool, session_header: str, version_header: str) -> Era:
+        """The era of a POSTed message (see :func:`~mcp_sse.server.eras.is_stateless`)."""
+        if is_stateless(message, batch=batch, session_header=session_header, version_header=version_header):
+            return self.stateless
+        return self.stateful

@@ -1,0 +1,104 @@
+"""``subscriptions/listen`` (2026-07-28): which broadcasts a listen stream asked for, and the
+messages that open, feed and close it. The stream itself is the transports' business."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import access
+from ..context import Caller
+from ..protocol import versions
+from ..protocol.errors import INVALID_PARAMS, MCPError
+from ..protocol.jsonrpc import notification_message, result_message
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+
+LIST_FILTERS = {"toolsListChanged": "tools", "promptsListChanged": "prompts", "resourcesListChanged": "resources"}
+
+
+@dataclass
+class ListenFilter:
+    """What one listen stream asked for and we agreed to send."""
+
+    lists: set[str] = field(default_factory=set)  # "tools", "prompts", "resources"
+    resources: list[str] = field(default_factory=list)
+
+    def acknowledged(self) -> dict[str, Any]:
+        honoured: dict[str, Any] = {name: True for name, kind in LIST_FILTERS.items() if kind in self.lists}
+        if self.resources:
+            honoured["resourceSubscriptions"] = list(self.resources)
+        return honoured
+
+
+async def listen_filter(params: Mapping[str, Any], caller: Caller, dispatcher: Dispatcher) -> ListenFilter:
+    """The honoured subset of a listen request's ``notifications`` (-32602 when malformed).
+
+    List changes are honoured for every kind the server has a capability for; resource
+    subscriptions for URIs that name a resource (or template match) the caller may read.
+    """
+    requested = params.get("notifications")
+    if not isinstance(requested, Mapping):
+        raise MCPError(INVALID_PARAMS, "Invalid params: subscriptions/listen needs a 'notifications' object")
+    capabilities = dispatcher.capabilities()
+    chosen = ListenFilter()
+    for name, kind in LIST_FILTERS.items():
+        value = requested.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise MCPError(INVALID_PARAMS, f"Invalid params: notifications.{name} must be a boolean")
+        if value and (capabilities.get(kind) or {}).get("listChanged"):
+            chosen.lists.add(kind)
+    uris = requested.get("resourceSubscriptions")
+    if uris is not None:
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise MCPError(INVALID_PARAMS, "Invalid params: notifications.resourceSubscriptions must be a list of URIs")
+        if (capabilities.get("resources") or {}).get("subscribe"):
+            rules = await access.visibility()
+            for uri in dict.fromkeys(uris):
+                if _readable(uri, rules, caller, dispatcher):
+                    chosen.resources.append(uri)
+    return chosen
+
+
+def _readable(uri: str, rules: dict[str, Any], caller: Caller, dispatcher: Dispatcher) -> bool:
+    registry = dispatcher.registry
+    if uri in registry.resources:
+        return access.is_visible(rules, caller, "resource", uri)
+    found = registry.find_template(uri)
+    return found is not None and access.is_visible(rules, caller, "template", found[0].uri_template)
+
+
+def listen_notification(
+    message: Mapping[str, Any], chosen: ListenFilter, subscription_id: Any
+) -> dict[str, Any] | None:
+    """The notification a broadcast becomes on one listen stream, or None if not asked for."""
+    kind = message.get("type")
+    tag = {versions.META_SUBSCRIPTION_ID: subscription_id}
+    if kind == "mcp.list_changed" and message.get("kind") in chosen.lists:
+        return notification_message(f"notifications/{message['kind']}/list_changed", {"_meta": tag})
+    if kind == "mcp.resource_updated" and message.get("uri") in chosen.resources:
+        return notification_message("notifications/resources/updated", {"uri": message["uri"], "_meta": tag})
+    return None
+
+
+def acknowledgement(chosen: ListenFilter, subscription_id: Any) -> dict[str, Any]:
+    return notification_message(
+        "notifications/subscriptions/acknowledged",
+        {"notifications": chosen.acknowledged(), "_meta": {versions.META_SUBSCRIPTION_ID: subscription_id}},
+    )
+
+
+def listen_closed(subscription_id: Any, dispatcher: Dispatcher) -> dict[str, Any]:
+    """The response that ends a listen stream gracefully (server shutdown, operator request)."""
+    return result_message(
+        subscription_id,
+        {
+            "resultType": "complete",
+            "_meta": {
+                versions.META_SUBSCRIPTION_ID: subscription_id,
+                versions.META_SERVER_INFO: dispatcher.server_info(),
+            },
+        },
+    )
