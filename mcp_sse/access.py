@@ -13,13 +13,15 @@ import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.core.cache import caches
 
 from .conf import mcp_settings
 from .context import Caller
 from .store import shared_cache
 
-VISIBILITY_KEY = "mcp_sse:visibility"
+# The visibility cache is invalidated by mcp_sse.sync when Tool rows change (sync imports
+# nothing from here: no cycle).
+from .sync import VISIBILITY_KEY, ensure_synced
+from .sync import invalidate_visibility as invalidate_visibility
 
 
 class RateLimited(Exception):
@@ -30,7 +32,6 @@ class RateLimited(Exception):
 
 def _load_visibility() -> dict[str, Any]:
     from .models import Tool
-    from .sync import ensure_synced
 
     ensure_synced()
 
@@ -54,10 +55,6 @@ async def visibility() -> dict[str, Any]:
         rules["hidden_set"] = {f"{k}:{n}" for k, n in rules["hidden"]}
         await cache.set(VISIBILITY_KEY, rules, mcp_settings.VISIBILITY_CACHE_SECONDS)
     return rules
-
-
-def invalidate_visibility() -> None:
-    caches[mcp_settings.CACHE_ALIAS].delete(VISIBILITY_KEY)
 
 
 def is_visible(rules: dict[str, Any], caller: Caller, kind: str, name: str, *, permission: str | None = None) -> bool:

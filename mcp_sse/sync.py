@@ -7,14 +7,22 @@ import threading
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
-from .access import invalidate_visibility
+from .conf import mcp_settings
 from .registry.base import Registry, default_registry
 from .signals import tokens_revoked
 
 logger = logging.getLogger("mcp_sse")
+
+# The admin's visibility rules, cached by mcp_sse.access and dropped here when Tool rows change.
+VISIBILITY_KEY = "mcp_sse:visibility"
+
+
+def invalidate_visibility() -> None:
+    caches[mcp_settings.CACHE_ALIAS].delete(VISIBILITY_KEY)
 
 _synced = threading.Event()
 

@@ -74,20 +74,9 @@ class RequestFacts:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-class Rejected(Exception):
-    """A request refused before it is served: the JSON-RPC error (the transport picks the status)."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-    def to_error(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return error
+class Rejected(MCPError):
+    """A request refused before it is served: a JSON-RPC error whose HTTP status the transport
+    picks (see ``transports/status.py``); never raised once the dispatcher runs."""
 
 
 def supported_versions() -> list[str]:

@@ -70,17 +70,21 @@ def _readable(uri: str, rules: dict[str, Any], caller: Caller, dispatcher: Dispa
     return found is not None and access.is_visible(rules, caller, "template", found[0].uri_template)
 
 
-def listen_notification(
-    message: Mapping[str, Any], chosen: ListenFilter, subscription_id: Any
-) -> dict[str, Any] | None:
-    """The notification a broadcast becomes on one listen stream, or None if not asked for."""
-    kind = message.get("type")
+def list_changed(kind: Any, chosen: ListenFilter, subscription_id: Any) -> dict[str, Any] | None:
+    """The notification an ``mcp.list_changed`` broadcast becomes on one listen stream, or None
+    if the stream did not ask for that list."""
+    if kind not in chosen.lists:
+        return None
     tag = {versions.META_SUBSCRIPTION_ID: subscription_id}
-    if kind == "mcp.list_changed" and message.get("kind") in chosen.lists:
-        return notification_message(f"notifications/{message['kind']}/list_changed", {"_meta": tag})
-    if kind == "mcp.resource_updated" and message.get("uri") in chosen.resources:
-        return notification_message("notifications/resources/updated", {"uri": message["uri"], "_meta": tag})
-    return None
+    return notification_message(f"notifications/{kind}/list_changed", {"_meta": tag})
+
+
+def resource_updated(uri: Any, chosen: ListenFilter, subscription_id: Any) -> dict[str, Any] | None:
+    """The notification an ``mcp.resource_updated`` broadcast becomes on one listen stream."""
+    if uri not in chosen.resources:
+        return None
+    tag = {versions.META_SUBSCRIPTION_ID: subscription_id}
+    return notification_message("notifications/resources/updated", {"uri": uri, "_meta": tag})
 
 
 def acknowledgement(chosen: ListenFilter, subscription_id: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from channels.consumer import AsyncConsumer
@@ -32,7 +32,6 @@ from ..protocol.errors import INVALID_REQUEST
 
 if TYPE_CHECKING:
     from ..server.server import MCPServer
-    from .streams import Stream
 
 logger = logging.getLogger("mcp_sse")
 
@@ -138,6 +137,12 @@ def origin_allowed(origin: str) -> bool:
     return validate_host(host, patterns)
 
 
+class HeldStream(Protocol):
+    """What the consumer needs of the stream it holds (see :mod:`.streams`)."""
+
+    def offer(self, message: dict[str, Any]) -> None: ...
+
+
 def handler_name(message_type: Any) -> str | None:
     """Channels' convention: message ``type`` ``mcp.client.reply`` -> method ``mcp_client_reply``
     (only our own ``mcp.*`` types, so a message can never name an arbitrary method)."""
@@ -172,7 +177,7 @@ class MCPConsumer(AsyncConsumer):
         self.response_started = False
         self.response_finished = False
         self.disconnected = asyncio.Event()
-        self.stream: Stream | None = None
+        self.stream: HeldStream | None = None
         self.outliving_work: asyncio.Task[Any] | None = None
         self._disconnect_watch: asyncio.Task[None] | None = None
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

@@ -136,14 +136,16 @@ class ListenStream(Stream):
         await consumer.write_event(subscriptions.acknowledgement(self.chosen, self.subscription_id))
         return True
 
-    async def forward(self, message: dict[str, Any]) -> bool | None:
-        notification = subscriptions.listen_notification(message, self.chosen, self.subscription_id)
-        if notification is not None and not await self.consumer.write_event(notification):
-            return False
-        return None
+    async def mcp_list_changed(self, message: dict[str, Any]) -> bool | None:
+        return await self.send(subscriptions.list_changed(message.get("kind"), self.chosen, self.subscription_id))
 
-    mcp_list_changed = forward
-    mcp_resource_updated = forward
+    async def mcp_resource_updated(self, message: dict[str, Any]) -> bool | None:
+        return await self.send(subscriptions.resource_updated(message.get("uri"), self.chosen, self.subscription_id))
+
+    async def send(self, notification: dict[str, Any] | None) -> bool | None:
+        if notification is not None and not await self.consumer.write_event(notification):
+            return False  # the client is gone
+        return None
 
     async def mcp_listen_end(self, message: dict[str, Any]) -> bool:
         await self.close_gracefully()

@@ -223,12 +223,7 @@ class StreamableHTTPConsumer(MCPConsumer):
         if method not in ("POST", "GET", "DELETE"):
             raise HTTPError(405, f"Method {method} not allowed", headers=ALLOW)
         self.check_host_and_origin()
-        if method == "POST":
-            await self.post()
-        elif method == "GET":
-            await self.get()
-        else:
-            await self.delete()
+        await getattr(self, method.lower())()  # post(), get() or delete()
 
     # -- channel layer: the client's replies and cancellations routed from other workers ----
     async def mcp_client_reply(self, message: dict[str, Any]) -> None:
