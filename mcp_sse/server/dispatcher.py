@@ -30,7 +30,7 @@ from ..protocol.jsonrpc import Notification, Request, error_message, result_mess
 from ..registry.base import Registry, Tool, default_registry
 from .exchange import ClientRequestError, Exchange
 from .mrtr import InputRequired
-from .session import sessions
+from .session import SessionStore
 
 logger = logging.getLogger("mcp_sse")
 
@@ -75,8 +75,9 @@ class CallOutcome:
 
 
 class Dispatcher:
-    def __init__(self, registry: Registry | None = None) -> None:
+    def __init__(self, registry: Registry | None = None, sessions: SessionStore | None = None) -> None:
         self.registry = registry or default_registry
+        self.sessions = sessions or SessionStore()
         self.handlers: dict[str, Handler] = {
             "initialize": self.initialize,
             "ping": self.ping,
@@ -116,7 +117,7 @@ class Dispatcher:
             if note.method == "notifications/initialized" and exchange.session is not None:
                 if not exchange.session.initialized:
                     exchange.session.initialized = True
-                    await sessions.save(exchange.session)
+                    await self.sessions.save(exchange.session)
             # cancelled / roots changes are routed by the transport (it knows the channel layer
             # plumbing); progress from the client has nothing to act on here.
         except Exception:
@@ -147,7 +148,7 @@ class Dispatcher:
         capabilities = params.get("capabilities") if isinstance(params.get("capabilities"), dict) else {}
         session = exchange.session
         if session is None:
-            session = await sessions.create(
+            session = await self.sessions.create(
                 exchange.caller.principal_key,
                 exchange.info.transport,
                 protocol_version=version,
@@ -160,7 +161,7 @@ class Dispatcher:
             session.protocol_version = version
             session.client_info = client_info or {}
             session.client_capabilities = capabilities or {}
-            await sessions.save(session)
+            await self.sessions.save(session)
         result: dict[str, Any] = {
             "protocolVersion": version,
             "capabilities": self.capabilities(),
@@ -179,7 +180,7 @@ class Dispatcher:
             raise errors.invalid_params(f"Unknown log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
         if exchange.session is not None:
             exchange.session.log_level = level
-            await sessions.save(exchange.session)
+            await self.sessions.save(exchange.session)
         return {}
 
     # -- tools --------------------------------------------------------------------------
@@ -279,7 +280,7 @@ class Dispatcher:
         session = exchange.session
         if session is not None and uri not in session.subscriptions:
             session.subscriptions.append(uri)
-            await sessions.save(session)
+            await self.sessions.save(session)
         return {}
 
     async def resources_unsubscribe(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
@@ -287,7 +288,7 @@ class Dispatcher:
         session = exchange.session
         if session is not None and uri in session.subscriptions:
             session.subscriptions.remove(uri)
-            await sessions.save(session)
+            await self.sessions.save(session)
         return {}
 
     def _uri(self, params: dict[str, Any]) -> str:

@@ -55,5 +55,3 @@ class EventStore:
         events = [(n, found[f"{prefix}:{n}"]["m"]) for n in range(first, last + 1) if f"{prefix}:{n}" in found]
         return events, f"{prefix}:end" in head
 
-
-event_store = EventStore()

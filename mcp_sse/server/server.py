@@ -10,14 +10,19 @@ from ..protocol.jsonrpc import Message
 from ..registry.base import Registry
 from .dispatcher import Dispatcher
 from .eras import Era, StatefulEra, StatelessEra, is_stateless
+from .events import EventStore
 from .requests import RequestLifecycle
+from .session import SessionStore
 
 
 class MCPServer:
-    """The dispatcher, the eras (policies chosen per request) and the request lifecycle."""
+    """The stores, the dispatcher, the eras (policies chosen per request) and the request
+    lifecycle. The stores keep nothing in memory (all state is in the shared cache)."""
 
     def __init__(self, registry: Registry | None = None) -> None:
-        self.dispatcher = Dispatcher(registry)
+        self.sessions = SessionStore()
+        self.events = EventStore()
+        self.dispatcher = Dispatcher(registry, self.sessions)
         self.stateful = StatefulEra(self.dispatcher)
         self.stateless = StatelessEra(self.dispatcher)
         self.requests = RequestLifecycle()

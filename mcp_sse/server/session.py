@@ -79,5 +79,3 @@ class SessionStore:
     async def delete(self, session_id: str) -> None:
         await self.cache.delete(_key(session_id))
 
-
-sessions = SessionStore()

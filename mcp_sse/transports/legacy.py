@@ -19,7 +19,7 @@ from ..protocol.jsonrpc import Notification, Request, Response, parse_message
 from ..server.eras import RequestFacts
 from ..server.exchange import Port
 from ..server.routing import BROADCAST_GROUP, session_group
-from ..server.session import Session, sessions
+from ..server.session import Session
 from .base import HTTPError, MCPConsumer
 from .streams import SessionStream
 
@@ -50,7 +50,7 @@ class LegacyStream(SessionStream):
         if not await super().on_idle():
             return False
         # Keep the session alive while its stream is open (get() refreshes its expiry).
-        fresh = await sessions.get(self.session_id)
+        fresh = await self.consumer.server.sessions.get(self.session_id)
         if fresh is None:
             return False
         self.consumer.session = fresh
@@ -59,7 +59,7 @@ class LegacyStream(SessionStream):
     async def close(self) -> None:
         for task in list(self.consumer.tasks):
             task.cancel()
-        await sessions.delete(self.session_id)
+        await self.consumer.server.sessions.delete(self.session_id)
 
 
 class SSEStreamConsumer(MCPConsumer):
@@ -76,7 +76,7 @@ class SSEStreamConsumer(MCPConsumer):
         accept = self.headers.get("accept", "")
         if accept and "text/event-stream" not in accept and "*/*" not in accept:
             raise HTTPError(406, "Not Acceptable: the SSE endpoint needs Accept: text/event-stream")
-        self.session: Session = await sessions.create(self.caller.principal_key, self.transport_name)
+        self.session: Session = await self.server.sessions.create(self.caller.principal_key, self.transport_name)
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.port = Port(emit=self.emit)
@@ -111,7 +111,7 @@ class SSEStreamConsumer(MCPConsumer):
     async def serve_request(self, request: Request, *, own_task: bool = False) -> None:
         if request.method != "initialize" and request.method != "ping":
             # Pick up changes made through other workers (log level, subscriptions).
-            fresh = await sessions.get(self.session.id)
+            fresh = await self.server.sessions.get(self.session.id)
             if fresh is not None:
                 self.session = fresh
         facts = RequestFacts(request, self.caller, self.transport_name, self.remote_addr, self.session.id)
@@ -136,7 +136,7 @@ class SSEMessagesConsumer(MCPConsumer):
         session_id = (query.get("session_id") or [""])[0].strip()
         if not session_id:
             raise HTTPError(400, "Bad Request: missing session_id query parameter")
-        session = await sessions.get(session_id)
+        session = await self.server.sessions.get(session_id)
         if session is None or session.principal != caller.principal_key or session.transport != "sse":
             raise HTTPError(404, "Session not found: open a new stream at the SSE endpoint")
         content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -15,10 +15,10 @@ from ..protocol import jsonutil, sse, versions
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
 from ..protocol.jsonrpc import Message, Notification, Request, Response, parse_message
 from ..server.eras import RequestFacts
-from ..server.events import event_store, parse_event_id
+from ..server.events import parse_event_id
 from ..server.exchange import Port
 from ..server.routing import BROADCAST_GROUP, session_group, stream_group
-from ..server.session import Session, sessions
+from ..server.session import Session
 from .base import HTTPError, MCPConsumer
 from .stateless import serve_stateless
 from .streams import EventLog, SessionStream, Stream
@@ -79,7 +79,7 @@ class PostStream:
             await self._push(log, message)
 
     async def _begin(self) -> EventLog:
-        log = self.log = EventLog(self.session.id, secrets.token_urlsafe(9))
+        log = self.log = EventLog(self.consumer.server.events, self.session.id, secrets.token_urlsafe(9))
         self.consumer.watch_disconnect_in_background()  # only streams care whether the client left
         await self.consumer.start_sse()
         if versions.at_least(self.version, versions.V2025_11_25):
@@ -148,7 +148,7 @@ class StandaloneStream(SessionStream):
         super().__init__(consumer, session.id, caller)
         self.session = session
         self.resumed = stream_id is not None
-        self.log = EventLog(session.id, stream_id or "g" + secrets.token_urlsafe(8), after)
+        self.log = EventLog(consumer.server.events, session.id, stream_id or "g" + secrets.token_urlsafe(8), after)
         self.marker = f"mcp_sse:get-stream:{session.id}"
         self.marker_ttl = max(30, int(mcp_settings.KEEPALIVE_INTERVAL * 3))
         self.cache = caches[mcp_settings.CACHE_ALIAS]
@@ -188,14 +188,14 @@ class ResumedPostStream(Stream):
 
     def __init__(self, consumer: StreamableHTTPConsumer, session: Session, stream_id: str, after: int) -> None:
         super().__init__(consumer)
-        self.log = EventLog(session.id, stream_id, after)
+        self.log = EventLog(consumer.server.events, session.id, stream_id, after)
 
     async def open(self) -> bool:
         log = self.log
         # Join before reading the store: an event sent in between is then in the inbox.
         await self.consumer.join(stream_group(log.session_id, log.stream_id))
         events, finished = await log.stored(log.seq)
-        if not events and not finished and not await event_store.exists(log.session_id, log.stream_id):
+        if not events and not finished and not await log.exists():
             raise HTTPError(404, "Stream not found: nothing to resume for that Last-Event-ID")
         await self.consumer.start_sse()
         await log.replay(self.consumer, events)
@@ -262,7 +262,7 @@ class StreamableHTTPConsumer(MCPConsumer):
         session_id = self.headers.get("mcp-session-id", "").strip()
         if not session_id:
             raise HTTPError(400, "Bad Request: missing Mcp-Session-Id header (initialize first)")
-        session = await sessions.get(session_id)
+        session = await self.server.sessions.get(session_id)
         # Another principal's session is reported exactly like an unknown one.
         if session is None or session.principal != caller.principal_key or session.transport != self.transport_name:
             raise HTTPError(404, "Session not found (expired or ended): initialize a new session")
@@ -382,7 +382,7 @@ class StreamableHTTPConsumer(MCPConsumer):
                 raise HTTPError(405, "Method Not Allowed: 2026-07-28 has no sessions", headers=ALLOW)
             raise HTTPError(400, "Bad Request: missing Mcp-Session-Id header")
         session = await self.load_session(caller)
-        await sessions.delete(session.id)
+        await self.server.sessions.delete(session.id)
         if self.channel_layer is not None:
             await self.channel_layer.group_send(session_group(session.id), {"type": "mcp.session.closed"})
         await self.send_response(200, b"")

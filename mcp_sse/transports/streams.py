@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..conf import mcp_settings
 from ..notify import revokes
 from ..protocol import sse
-from ..server.events import event_store
-from ..server.session import sessions
+from ..server.events import EventStore
 from .base import handler_name
 
 if TYPE_CHECKING:
@@ -142,7 +141,7 @@ class SessionStream(Stream):
         await self.push({"jsonrpc": "2.0", "method": f"notifications/{message['kind']}/list_changed"})
 
     async def mcp_resource_updated(self, message: dict[str, Any]) -> None:
-        current = await sessions.get(self.session_id)
+        current = await self.consumer.server.sessions.get(self.session_id)
         if current is not None and message.get("uri") in current.subscriptions:
             await self.push(
                 {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": message["uri"]}}
@@ -161,7 +160,8 @@ class SessionStream(Stream):
 class EventLog:
     """The numbered, stored events of one resumable stream: ids ``<stream>.<seq>``."""
 
-    def __init__(self, session_id: str, stream_id: str, seq: int = 0) -> None:
+    def __init__(self, store: EventStore, session_id: str, stream_id: str, seq: int = 0) -> None:
+        self.store = store
         self.session_id = session_id
         self.stream_id = stream_id
         self.seq = seq
@@ -169,13 +169,13 @@ class EventLog:
     async def append(self, message: dict[str, Any] | None, *, final: bool = False) -> str:
         """Store the next event (None: the priming event) and return its id."""
         self.seq += 1
-        await event_store.append(self.session_id, self.stream_id, self.seq, message)
+        await self.store.append(self.session_id, self.stream_id, self.seq, message)
         if final:
-            await event_store.mark_finished(self.session_id, self.stream_id, self.seq)
+            await self.store.mark_finished(self.session_id, self.stream_id, self.seq)
         return f"{self.stream_id}.{self.seq}"
 
     async def finish(self) -> None:
-        await event_store.mark_finished(self.session_id, self.stream_id, self.seq)
+        await self.store.mark_finished(self.session_id, self.stream_id, self.seq)
 
     async def prime(self, consumer: MCPConsumer) -> None:
         """The priming event (2025-11-25+): an id and empty data, so the client can resume from
@@ -185,7 +185,10 @@ class EventLog:
 
     async def stored(self, after: int) -> tuple[list[tuple[int, dict[str, Any] | None]], bool]:
         """The stored events after ``after`` (oldest first) and whether the stream has ended."""
-        return await event_store.after(self.session_id, self.stream_id, after)
+        return await self.store.after(self.session_id, self.stream_id, after)
+
+    async def exists(self) -> bool:
+        return await self.store.exists(self.session_id, self.stream_id)
 
     async def replay(self, consumer: MCPConsumer, events: list[tuple[int, dict[str, Any] | None]]) -> None:
         """Write stored events (from :meth:`stored`) again, with their ids."""
