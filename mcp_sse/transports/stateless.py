@@ -90,7 +90,8 @@ async def serve_request(consumer: MCPConsumer, facts: RequestFacts, meta: Reques
     era = consumer.server.stateless
     lifecycle = consumer.server.requests
     exchange = era.exchange(facts, meta, Port(emit=stream.emit))
-    work = asyncio.ensure_future(lifecycle.serve(era, facts.request, exchange))
+    # The lifecycle serves it in this task (in_current_task): one task per request.
+    work = asyncio.ensure_future(lifecycle.serve(era, facts.request, exchange, in_current_task=True))
     watcher = asyncio.ensure_future(consumer.watch_disconnect())
     try:
         await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
