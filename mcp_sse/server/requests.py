@@ -13,9 +13,9 @@
 Transports supply a :class:`~mcp_sse.server.exchange.Port` (how to write to the client, how to
 join a channel-layer group) and map the outcome to HTTP; they keep no request state of their own.
 
-Seam for durable tasks: a request that the server decides to run detached (a task) would be
-registered here like any other in-flight request, answered at once with its ``CreateTaskResult``
-and keep running; :meth:`cancel` reaches it the same way (``tasks/cancel`` names its key).
+Seam for durable tasks: a request the server decides to run as a task is started with
+:meth:`detach` under the task's id (the caller answers ``CreateTaskResult`` at once); it is an
+in-flight request like any other, so :meth:`cancel` with that id reaches it on this worker.
 """
 
 from __future__ import annotations
@@ -66,12 +66,19 @@ class RequestLifecycle:
 
     # -- serving --------------------------------------------------------------------------
     async def serve(
-        self, era: Era, request: Request, exchange: Exchange, *, in_current_task: bool = False
+        self,
+        era: Era,
+        request: Request,
+        exchange: Exchange,
+        *,
+        in_current_task: bool = False,
+        key: str | None = None,
     ) -> dict[str, Any] | None:
         """Serve a request under ``era``; None when the client cancelled it (nothing is sent).
 
         ``in_current_task`` runs it in the calling task (which the caller owns and which serves
-        nothing else) instead of a task of its own: one task fewer per call.
+        nothing else) instead of a task of its own: one task fewer per call. ``key`` replaces
+        the in-flight key (see :meth:`key_of`), e.g. with a task's id.
         """
         if in_current_task:
             task: asyncio.Task[Any] | None = asyncio.current_task()
@@ -81,7 +88,7 @@ class RequestLifecycle:
             task = asyncio.ensure_future(era.handle(request, exchange))
             work = task
         session_id = exchange.info.session_id
-        key = self.key_of(exchange)
+        key = key or self.key_of(exchange)
         entry = InFlight(key, exchange, task)
         self.inflight[key] = entry
         if session_id and exchange.port.join is not None and request.method in CANCELLABLE_METHODS:
@@ -125,6 +132,14 @@ class RequestLifecycle:
         except Exception:
             # Fire-and-forget: the call goes on, it just cannot be cancelled from another worker.
             logger.warning("mcp_sse: could not make a call reachable for cancellation", exc_info=True)
+
+    def detach(self, era: Era, request: Request, exchange: Exchange, *, key: str) -> asyncio.Task[Any]:
+        """Serve a request in a task of its own that outlives the HTTP exchange that started it,
+        registered under ``key`` (cancel it with :meth:`cancel`); the task's result is the
+        response message (None once cancelled)."""
+        return self.keep_running(
+            asyncio.ensure_future(self.serve(era, request, exchange, in_current_task=True, key=key))
+        )
 
     def keep_running(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
         """Hold a reference to work that outlives the coroutine that started it."""

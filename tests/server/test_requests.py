@@ -209,3 +209,17 @@ async def test_a_stateless_request_is_cancelled_through_its_exchange(server: MCP
     assert server.requests.cancel_exchange(exchange, "the client closed the response stream")
     assert await asyncio.wait_for(work, WAIT) is None
     assert server.requests.inflight == {}
+
+
+async def test_a_detached_request_is_registered_under_its_key_and_cancelled_by_it(
+    server: MCPServer, registry: Registry, session: Session
+) -> None:
+    """The seam for tasks: work that outlives its HTTP exchange, reachable by an id of its own."""
+    started = register_waiting_tool(registry)
+    request, exchange = call(server, session, "wait_forever", Port())
+    task = server.requests.detach(server.stateful, request, exchange, key="task-1")
+    await asyncio.wait_for(started.wait(), WAIT)
+    assert set(server.requests.inflight) == {"task-1"}
+    assert server.requests.cancel("task-1", "tasks/cancel") is True
+    assert await asyncio.wait_for(task, WAIT) is None and exchange.cancelled
+    assert server.requests.inflight == {} and server.requests.cancel("task-1", "again") is False
