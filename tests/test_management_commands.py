@@ -114,7 +114,14 @@ def test_prune_logs_deletes_only_old_entries() -> None:
 def manage_py(*argv: str) -> None:
     """Run a command as ``manage.py`` does, from its command line (sys.argv parsing, global
     options and all), in this process and on the test database."""
-    ManagementUtility(["manage.py", *argv]).execute()
+    from unittest import mock
+
+    from django.db import connections
+
+    # run_from_argv closes every connection when the command ends, as a process about to exit
+    # should; here the test's own transaction runs on that connection (PostgreSQL loses it).
+    with mock.patch.object(connections, "close_all"):
+        ManagementUtility(["manage.py", *argv]).execute()
 
 
 def test_global_options_work_after_the_subcommand(alice: object, capsys: pytest.CaptureFixture[str]) -> None:
