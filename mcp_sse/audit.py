@@ -91,13 +91,39 @@ def encode_capped(value: Any, limit: int | None = None) -> str:
     return jsonutil.dumps_str({"truncated": True, "preview": text[:limit]})
 
 
+# Text no database column takes everywhere: NUL (PostgreSQL text and jsonb refuse it) and
+# lone UTF-16 surrogates (not Unicode: SQLite's UTF-8 encoding and jsonb refuse them, and a
+# page showing one cannot be encoded). The call log keeps U+FFFD in their place.
+REPLACEMENT = "\ufffd"
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+# In JSON text they are escapes (the encoder writes "\u0000"; jsonutil writes a surrogate as
+# "\udXXX"). Every escape is matched whole, so the "u0000" of an escaped backslash ("\\u0000",
+# a backslash then "u0000") is never taken for one.
+_JSON_ESCAPE = re.compile(r"\\(?:(u0000|ud[89a-f][0-9a-f]{2})|.)", re.IGNORECASE)
+
+
+def storable_text(text: str) -> str:
+    """``text`` with NUL and lone surrogates replaced by U+FFFD (usually ``text`` itself)."""
+    if text.isascii() and "\x00" not in text:  # isascii() is O(1): a flag of the string
+        return text
+    return _UNSTORABLE_TEXT.sub(REPLACEMENT, text)
+
+
+def storable_json(text: str) -> str:
+    """JSON text with the escapes of NUL and lone surrogates replaced by U+FFFD."""
+    if "\\u" not in text:
+        return text
+    return _JSON_ESCAPE.sub(lambda m: REPLACEMENT if m.group(1) else m.group(0), text)
+
+
 class EncodedJSON(str):
     """JSON text already encoded: stored as it is, never encoded a second time."""
 
 
 def stored_json(value: Any, redact_value: Redactor, limit: int | None = None) -> EncodedJSON:
-    """A call log JSON value as it is stored: secrets redacted, capped, encoded once."""
-    return EncodedJSON(encode_capped(redact_value(value), limit))
+    """A call log JSON value as it is stored: secrets redacted, capped, encoded once, with
+    text no database takes (NUL, lone surrogates) replaced by U+FFFD."""
+    return EncodedJSON(storable_json(encode_capped(redact_value(value), limit)))
 
 
 def prepared(entry: dict[str, Any]) -> dict[str, Any]:
@@ -280,9 +306,10 @@ def insert_call_logs(entries: list[dict[str, Any]]) -> None:
     rows = []
     for entry in entries:
         try:
-            row = list(take_plain(entry))
+            row = [storable_text(v) if type(v) is str else v for v in take_plain(entry)]
         except KeyError:  # an entry from elsewhere than the dispatcher: defaults fill the gaps
             row = [entry[f.attname] if f.attname in entry else f.get_default() for f in plain]
+            row = [storable_text(v) if type(v) is str else v for v in row]
         for field, attname, kind in plan:
             value = entry[attname] if attname in entry else field.get_default()
             if kind == _JSON:

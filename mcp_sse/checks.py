@@ -147,4 +147,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="mcp_sse.E012",
             )
         )
+    drop = mcp_settings.DROP_EXTRA_ARGUMENTS
+    if not isinstance(drop, list | tuple) or not all(isinstance(name, str) for name in drop):
+        problems.append(
+            Error(
+                f"MCP_SSE['DROP_EXTRA_ARGUMENTS'] must be a list of argument names, not {drop!r}",
+                hint='For n8n: MCP_SSE["DROP_EXTRA_ARGUMENTS"] = ["toolCallId"]',
+                id="mcp_sse.E014",
+            )
+        )
     return problems

@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZE": 100,
     # Inline $refs and avoid type arrays in schemas, for clients that choke on them (n8n).
     "FLAT_SCHEMAS": False,
+    # Argument names dropped from every tools/call before validation when the tool does not
+    # declare them, for clients that add their own to each call (n8n: ["toolCallId"]).
+    "DROP_EXTRA_ARGUMENTS": [],
     # Module name looked up in each installed app (like admin.py).
     "AUTODISCOVER_MODULE": "mcp_tools",
     # Call log recorder class; None disables call logging.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 PARSE_ERROR = -32700
@@ -42,9 +43,35 @@ class MCPError(Exception):
         return f"MCPError({self.code}, {self.message!r})"
 
 
+# Characters of a client-supplied value that an error message repeats, at most.
+ECHO_MAX_CHARS = 200
+ELLIPSIS = "\u2026"
+# Control characters and lone surrogates: shown as escapes, never repeated raw.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def echo(value: Any, *, quoted: bool = False, limit: int = ECHO_MAX_CHARS) -> str:
+    """A client-supplied value as an error message may repeat it: its text cut to ``limit``
+    characters with an ellipsis, control characters and lone surrogates as escapes, and in
+    quotes (``repr`` style) when ``quoted``. Every message that echoes what a client sent (a
+    method, tool or prompt name, a URI, a cursor, a header value) goes through here, so a
+    100 KB name is not sent back whole and no echo can carry text UTF-8 cannot encode."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[:limit] + ELLIPSIS
+    if quoted:
+        return repr(text)
+    return text if text.isprintable() else _UNPRINTABLE.sub(_escape, text)
+
+
 def invalid_params(message: str, data: Any = None) -> MCPError:
     return MCPError(INVALID_PARAMS, message, data)
 
 
 def method_not_found(method: str) -> MCPError:
-    return MCPError(METHOD_NOT_FOUND, f"Method not found: {method}")
+    return MCPError(METHOD_NOT_FOUND, f"Method not found: {echo(method)}")

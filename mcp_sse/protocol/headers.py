@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .errors import echo
+
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
 METHOD_HEADER = "mcp-method"
 NAME_HEADER = "mcp-name"
@@ -137,7 +139,7 @@ def collect(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in pairs:
         key = name.lower()
         if key in headers and key.startswith("mcp-"):
-            raise HeaderMismatch(f"header {name} is sent more than once")
+            raise HeaderMismatch(f"header {echo(name)} is sent more than once")
         headers[key] = value.strip(" \t")
     return headers
 
@@ -149,7 +151,8 @@ def check_protocol_version(headers: Mapping[str, str], body_version: str) -> Non
         raise HeaderMismatch("the MCP-Protocol-Version header is required")
     if header != body_version:
         raise HeaderMismatch(
-            f"MCP-Protocol-Version header {header!r} does not match _meta protocolVersion {body_version!r}"
+            f"MCP-Protocol-Version header {echo(header, quoted=True)} does not match _meta protocolVersion "
+            f"{echo(body_version, quoted=True)}"
         )
 
 
@@ -161,7 +164,10 @@ def check_method_and_name(headers: Mapping[str, str], method: str, params: Mappi
     if not is_valid_field_value(header_method):
         raise HeaderMismatch("the Mcp-Method header contains invalid characters")
     if header_method != method:
-        raise HeaderMismatch(f"Mcp-Method header {header_method!r} does not match the body method {method!r}")
+        raise HeaderMismatch(
+            f"Mcp-Method header {echo(header_method, quoted=True)} does not match the body method "
+            f"{echo(method, quoted=True)}"
+        )
     field = NAME_FIELDS.get(method)
     if field is None:
         return
@@ -169,11 +175,13 @@ def check_method_and_name(headers: Mapping[str, str], method: str, params: Mappi
     raw_name = headers.get(NAME_HEADER)
     if raw_name is None or raw_name == "":
         if isinstance(body_name, str):
-            raise HeaderMismatch(f"the Mcp-Name header is required for {method}")
+            raise HeaderMismatch(f"the Mcp-Name header is required for {echo(method)}")
         return  # the body is invalid anyway; the handler reports that
     name = decode_header_value(raw_name)
     if name != body_name:
-        raise HeaderMismatch(f"Mcp-Name header {name!r} does not match the body {field} {body_name!r}")
+        raise HeaderMismatch(
+            f"Mcp-Name header {echo(name, quoted=True)} does not match the body {field} {echo(body_name, quoted=True)}"
+        )
 
 
 # -- x-mcp-header parameters -------------------------------------------------------------

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..conf import mcp_settings
 from ..context import Context
+from ..protocol import jsonutil
+from ..protocol.errors import echo
+from .results import error_result
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
@@ -53,6 +57,48 @@ class Tool:
         """Run the tool; return a ``CallToolResult`` dict. Tool failures are results with
         ``isError``; raise :class:`~mcp_sse.protocol.errors.MCPError` only for protocol faults."""
         raise NotImplementedError
+
+    def declared_arguments(self) -> Collection[str]:
+        """The argument names this tool takes: its input schema's properties."""
+        return (self.input_schema or {}).get("properties") or {}
+
+    async def run_call(self, arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        """What ``tools/call`` runs: the argument handling every tool shares, then :meth:`call`.
+
+        Arguments named in ``DROP_EXTRA_ARGUMENTS`` that this tool does not declare are dropped
+        (clients such as n8n add their own to every call). Text that is not Unicode (a lone
+        UTF-16 surrogate, which JSON's ``\\uD800`` escapes can spell) is refused like any
+        invalid argument: a tool error naming the argument, before the tool runs.
+        """
+        drop = mcp_settings.DROP_EXTRA_ARGUMENTS
+        if drop and arguments:
+            arguments = drop_extra_arguments(arguments, drop, self.declared_arguments())
+        problems = not_unicode(arguments)
+        if problems:
+            return error_result("Invalid arguments:\n" + "\n".join(problems))
+        return await self.call(arguments, ctx)
+
+
+def drop_extra_arguments(
+    arguments: dict[str, Any], names: Iterable[str], declared: Collection[str]
+) -> dict[str, Any]:
+    """``arguments`` without the ``names`` the tool does not declare (a new dict if any go)."""
+    extra = [name for name in names if name in arguments and name not in declared]
+    if not extra:
+        return arguments
+    return {key: value for key, value in arguments.items() if key not in extra}
+
+
+def not_unicode(arguments: dict[str, Any]) -> list[str]:
+    """One ``- path: ...`` line per argument (or argument name) holding a lone surrogate."""
+    lines = []
+    for path, text in jsonutil.unpaired_surrogates(arguments):
+        where = ".".join(echo(part) if isinstance(part, str) else str(part) for part in path)
+        index, char = next((i, c) for i, c in enumerate(text) if "\ud800" <= c <= "\udfff")
+        lines.append(
+            f"- {where}: not valid Unicode text: a lone UTF-16 surrogate (\\u{ord(char):04x}) at character {index}"
+        )
+    return lines
 
 
 @dataclass

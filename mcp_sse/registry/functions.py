@@ -170,6 +170,10 @@ class FunctionTool(Tool):
             self.output_schema, self.wrap_output = output_schema_for(func)
         self.source = f"{func.__module__}.{func.__qualname__}"
 
+    def declared_arguments(self) -> list[str]:
+        # What validation accepts, which an explicit input_schema need not list.
+        return self.param_names
+
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         validated = self.arguments_model.model_validate(arguments)
         return {name: getattr(validated, name) for name in self.param_names}

@@ -25,7 +25,7 @@ from ..audit import get_recorder
 from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Context
 from ..protocol import errors, versions
-from ..protocol.errors import INVALID_PARAMS, MCPError
+from ..protocol.errors import INVALID_PARAMS, MCPError, echo
 from ..protocol.jsonrpc import Notification, Request, error_message, result_message
 from ..registry.base import Registry, Tool, default_registry
 from .exchange import ClientRequestError, Exchange
@@ -59,7 +59,7 @@ def _page(items: list[Any], cursor: Any) -> tuple[list[Any], str | None]:
             if offset < 0 or offset > len(items):
                 raise ValueError
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise errors.invalid_params(f"Invalid cursor: {cursor!r}") from None
+            raise errors.invalid_params(f"Invalid cursor: {echo(cursor, quoted=True)}") from None
     end = offset + size
     next_cursor = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[offset:end], next_cursor
@@ -177,7 +177,9 @@ class Dispatcher:
     async def set_level(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         level = params.get("level")
         if level not in LOG_LEVELS:
-            raise errors.invalid_params(f"Unknown log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
+            raise errors.invalid_params(
+                f"Unknown log level {echo(level, quoted=True)}; expected one of {', '.join(LOG_LEVELS)}"
+            )
         if exchange.session is not None:
             exchange.session.log_level = level
             await self.sessions.save(exchange.session)
@@ -202,7 +204,7 @@ class Dispatcher:
         # Not passing the tool's model permission here: a caller without it gets a tool error
         # that names the missing permission (the model tool checks it), not "unknown tool".
         if tool is None or not access.is_visible(await access.visibility(), exchange.caller, tool.kind, tool.name):
-            raise errors.invalid_params(f"Unknown tool: {name}")
+            raise errors.invalid_params(f"Unknown tool: {echo(name)}")
         return tool
 
     async def tools_call(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
@@ -214,7 +216,7 @@ class Dispatcher:
             tool = await self.find_tool(name, exchange)
             ctx = self.context(exchange)
             try:
-                call.result = await tool.call(arguments, ctx)
+                call.result = await tool.run_call(arguments, ctx)
             except (MCPError, asyncio.CancelledError):
                 raise
             except InputRequired as signal:
@@ -255,7 +257,7 @@ class Dispatcher:
 
     def resource_not_found(self, uri: str, exchange: Exchange) -> MCPError:
         code = INVALID_PARAMS if exchange.modern else errors.RESOURCE_NOT_FOUND
-        return MCPError(code, f"Resource not found: {uri}", {"uri": uri})
+        return MCPError(code, f"Resource not found: {echo(uri)}", {"uri": echo(uri)})
 
     async def resources_read(self, params: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         uri = params.get("uri")
@@ -313,7 +315,7 @@ class Dispatcher:
             if prompt is None or not access.is_visible(
                 await access.visibility(), exchange.caller, "prompt", prompt.name
             ):
-                raise errors.invalid_params(f"Unknown prompt: {name}")
+                raise errors.invalid_params(f"Unknown prompt: {echo(name)}")
             if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
                 raise errors.invalid_params("prompt arguments must be an object of strings")
             missing = [a.name for a in prompt.arguments if a.required and a.name not in arguments]
@@ -334,15 +336,15 @@ class Dispatcher:
         if ref.get("type") == "ref/prompt":
             prompt = self.registry.prompts.get(str(ref.get("name")))
             if prompt is None:
-                raise errors.invalid_params(f"Unknown prompt: {ref.get('name')}")
+                raise errors.invalid_params(f"Unknown prompt: {echo(ref.get('name'))}")
             source = prompt.completions.get(arg_name)
         elif ref.get("type") == "ref/resource":
             template = self.registry.templates.get(str(ref.get("uri")))
             if template is None:
-                raise errors.invalid_params(f"Unknown resource template: {ref.get('uri')}")
+                raise errors.invalid_params(f"Unknown resource template: {echo(ref.get('uri'))}")
             source = template.completions.get(arg_name)
         else:
-            raise errors.invalid_params(f"Unknown reference type: {ref.get('type')!r}")
+            raise errors.invalid_params(f"Unknown reference type: {echo(ref.get('type'), quoted=True)}")
         if source is None:
             values: list[str] = []
         elif callable(source):

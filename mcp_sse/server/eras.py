@@ -29,6 +29,8 @@ from ..protocol.errors import (
     METHOD_NOT_FOUND,
     UNSUPPORTED_PROTOCOL_VERSION,
     MCPError,
+    echo,
+    method_not_found,
 )
 from ..protocol.jsonrpc import Message, Notification, Request, error_message, result_message
 from .exchange import NO_PORT, Exchange, Port
@@ -195,15 +197,15 @@ class StatelessEra(Era):
         if meta.protocol_version not in versions.MODERN_VERSIONS:
             raise Rejected(
                 UNSUPPORTED_PROTOCOL_VERSION,
-                f"Unsupported protocol version: {meta.protocol_version}",
-                {"supported": supported_versions(), "requested": meta.protocol_version},
+                f"Unsupported protocol version: {echo(meta.protocol_version)}",
+                {"supported": supported_versions(), "requested": echo(meta.protocol_version)},
             )
         try:
             mirrored.check_method_and_name(headers, request.method, request.params)
         except mirrored.HeaderMismatch as exc:
             raise Rejected(HEADER_MISMATCH, f"Header mismatch: {exc.message}") from None
         if request.method not in MODERN_METHODS:
-            raise Rejected(METHOD_NOT_FOUND, f"Method not found: {request.method}")
+            raise Rejected(METHOD_NOT_FOUND, method_not_found(request.method).message)
         if request.method == "tools/call":
             name = request.params.get("name")
             tool = self.dispatcher.registry.tools.get(name) if isinstance(name, str) else None

@@ -20,7 +20,7 @@ from django.core import signing
 
 from ..conf import mcp_settings
 from ..context import Caller, RequestInfo
-from ..protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, MISSING_REQUIRED_CLIENT_CAPABILITY, MCPError
+from ..protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, MISSING_REQUIRED_CLIENT_CAPABILITY, MCPError, echo
 from .exchange import REQUIRED_CAPABILITY, Exchange, Port
 
 # The only requests that may answer "input_required" (SEP-2322).
@@ -67,7 +67,8 @@ def _digest(method: str, params: Mapping[str, Any]) -> str:
         "arguments": params.get("arguments"),
     }
     canonical = json.dumps(subject, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: arguments may hold a lone surrogate (a "\ud800" escape); only hashed here.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def sign_request_state(payload: dict[str, Any]) -> str:
@@ -99,15 +100,18 @@ def load_request_state(token: Any, *, principal: str, method: str, digest: str) 
 def _check_answer(key: str, method: str, answer: Any) -> dict[str, Any]:
     """Light shape checks of one input response (a wrong shape is a protocol error)."""
     if not isinstance(answer, dict):
-        raise MCPError(INVALID_PARAMS, f"Invalid params: inputResponses[{key!r}] must be an object")
+        raise MCPError(INVALID_PARAMS, f"Invalid params: inputResponses[{echo(key, quoted=True)}] must be an object")
     if method == "elicitation/create" and answer.get("action") not in ("accept", "decline", "cancel"):
         raise MCPError(
-            INVALID_PARAMS, f"Invalid params: inputResponses[{key!r}] needs action accept, decline or cancel"
+            INVALID_PARAMS,
+            f"Invalid params: inputResponses[{echo(key, quoted=True)}] needs action accept, decline or cancel",
         )
     if method == "sampling/createMessage" and not isinstance(answer.get("content"), dict | list):
-        raise MCPError(INVALID_PARAMS, f"Invalid params: inputResponses[{key!r}] needs the sampled content")
+        raise MCPError(
+            INVALID_PARAMS, f"Invalid params: inputResponses[{echo(key, quoted=True)}] needs the sampled content"
+        )
     if method == "roots/list" and not isinstance(answer.get("roots"), list):
-        raise MCPError(INVALID_PARAMS, f"Invalid params: inputResponses[{key!r}] needs a roots list")
+        raise MCPError(INVALID_PARAMS, f"Invalid params: inputResponses[{echo(key, quoted=True)}] needs a roots list")
     return answer
 
 

@@ -28,7 +28,7 @@ from ..auth import AuthenticationFailed, authenticate
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
-from ..protocol.errors import INVALID_REQUEST
+from ..protocol.errors import INVALID_REQUEST, echo
 
 if TYPE_CHECKING:
     from ..server.server import MCPServer
@@ -223,10 +223,10 @@ class MCPConsumer(AsyncConsumer):
         """DNS-rebinding protection: a bad Host gets 421, a foreign Origin 403."""
         host = self.headers.get("host", "")
         if not host_allowed(host):
-            raise HTTPError(421, f"Host {host!r} is not allowed (see ALLOWED_HOSTS)")
+            raise HTTPError(421, f"Host {echo(host, quoted=True)} is not allowed (see ALLOWED_HOSTS)")
         origin = self.headers.get("origin")
         if origin and origin != "null" and not origin_allowed(origin):
-            raise HTTPError(403, f"Origin {origin!r} is not allowed (see MCP_SSE['ALLOWED_ORIGINS'])")
+            raise HTTPError(403, f"Origin {echo(origin, quoted=True)} is not allowed (see MCP_SSE['ALLOWED_ORIGINS'])")
         if origin == "null":
             raise HTTPError(403, "Opaque origins are not allowed")
 

@@ -12,7 +12,7 @@ from django.core.cache import caches
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse, versions
-from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
+from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError, echo
 from ..protocol.jsonrpc import Message, Notification, Request, Response, parse_message
 from ..server.eras import RequestFacts
 from ..server.events import parse_event_id
@@ -270,8 +270,8 @@ class StreamableHTTPConsumer(MCPConsumer):
         if header_version and header_version not in versions.HANDSHAKE_VERSIONS:
             raise HTTPError(
                 400,
-                f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}",
-                data={"supported": list(versions.HANDSHAKE_VERSIONS), "requested": header_version},
+                f"Bad Request: unsupported MCP-Protocol-Version {echo(header_version, quoted=True)}",
+                data={"supported": list(versions.HANDSHAKE_VERSIONS), "requested": echo(header_version)},
             )
         return session
 
@@ -367,7 +367,7 @@ class StreamableHTTPConsumer(MCPConsumer):
             return
         parsed = parse_event_id(last_event_id)
         if parsed is None:
-            raise HTTPError(400, f"Bad Request: malformed Last-Event-ID {last_event_id!r}")
+            raise HTTPError(400, f"Bad Request: malformed Last-Event-ID {echo(last_event_id, quoted=True)}")
         stream_id, seq = parsed
         if stream_id.startswith("g"):
             await StandaloneStream(self, session, caller, stream_id, seq).run()
