@@ -177,6 +177,8 @@ class Legacy:
                 continue
             message = await self.stream.receive_output(TIMEOUT)
             self.buffer += message.get("body", b"")
+            if message["type"] != "http.response.body" or not message.get("more_body", False):
+                raise AssertionError(f"the stream ended before a {kind!r} event: {self.buffer[-300:]!r}")
 
     async def post(self, content: bytes) -> int:
         post = ApplicationCommunicator(self.application, self.scope("POST", "/mcp/messages", self.session_query))
