@@ -30,9 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 V2026 = "2026-07-28"
 TIMEOUT = 30
-SURROGATE_ERROR = (
-    "Invalid arguments:\n- text: not valid Unicode text: a lone UTF-16 surrogate (\\ud800) at character 7"
-)
+SURROGATE_ERROR = "Invalid arguments:\n- text: not valid Unicode text: a lone UTF-16 surrogate (\\ud800) at character 7"
 HUGE = "x" * 100_000
 # What an error message keeps of a client-supplied value (mcp_sse.protocol.errors.echo).
 ECHO_MAX_CHARS = 200
