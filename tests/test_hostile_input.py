@@ -331,6 +331,26 @@ async def test_a_huge_stateful_protocol_version_header_is_not_echoed_whole() -> 
     assert error["data"]["requested"] == "x" * ECHO_MAX_CHARS + ELLIPSIS
 
 
+async def test_huge_argument_names_and_values_are_not_echoed_whole_in_tool_errors() -> None:
+    """Validation errors name the arguments (and Django's messages repeat the value): function
+    tools (pydantic), model tools (unknown arguments, a primary key that is no integer)."""
+    from asgiref.sync import sync_to_async
+
+    user = await get_user_model().objects.acreate(username="huge", is_superuser=True, is_staff=True)
+    _, token = await sync_to_async(AccessToken.objects.create_token)(user, name="t")
+    async with MCPTestClient(token=token) as client:
+        function = await client.call_tool("echo", {"text": "hi", HUGE: 1})
+        unknown = await client.call_tool("author_list", {HUGE: 1})
+        not_integer = await client.call_tool("author_get", {"id": HUGE})
+    for result, prefix in (
+        (function, "Invalid arguments:\n- xxx"),
+        (unknown, "Invalid arguments:\n- xxx"),
+        (not_integer, "Invalid arguments:\n- id: \u201cxxx"),
+    ):
+        assert result["isError"] is True
+        bounded(result["content"][0]["text"], prefix)
+
+
 # -- DROP_EXTRA_ARGUMENTS -----------------------------------------------------------------------
 @pytest.fixture
 def declares_tool_call_id() -> Iterator[str]:

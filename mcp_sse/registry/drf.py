@@ -29,6 +29,8 @@ from rest_framework import relations, serializers
 from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
 
+from ..protocol.errors import echo
+
 Mode = Literal["input", "output"]
 
 # What DRF's DecimalField accepts as a string.
@@ -403,18 +405,19 @@ def error_lines(detail: Any, path: str = "") -> list[str]:
     if isinstance(detail, dict):
         lines = []
         for key, value in detail.items():
-            name = "" if key == api_settings.NON_FIELD_ERRORS_KEY else str(key)
+            name = "" if key == api_settings.NON_FIELD_ERRORS_KEY else echo(str(key))
             lines.extend(error_lines(value, f"{path}.{name}" if path and name else (name or path)))
         return lines
     if isinstance(detail, list):
         if all(isinstance(item, str) for item in detail):
-            return [f"- {path}: {item}" if path else f"- {item}" for item in detail]
+            # Messages may repeat the client's value ('"…" is not a valid choice.'): bounded.
+            return [f"- {path}: {echo(item)}" if path else f"- {echo(item)}" for item in detail]
         lines = []
         for index, item in enumerate(detail):
             if item:
                 lines.extend(error_lines(item, f"{path}.{index}" if path else str(index)))
         return lines
-    return [f"- {path}: {detail}" if path else f"- {detail}"]
+    return [f"- {path}: {echo(str(detail))}" if path else f"- {echo(str(detail))}"]
 
 
 SNAKE_BOUNDARIES = (re.compile(r"([A-Z]+)([A-Z][a-z])"), re.compile(r"([a-z0-9])([A-Z])"))

@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 from ..conf import mcp_settings
 from ..context import Context, SyncContext
 from ..protocol.content import CONTENT_TYPES, ToolError, ToolResult
+from ..protocol.errors import echo
 from .base import Prompt, PromptArgument, Resource, ResourceTemplate, Tool
 from .results import error_result, prompt_messages, resource_contents, tool_result
 from .schema import flatten_schema, split_docstring, strip_titles
@@ -122,7 +123,7 @@ def output_schema_for(func: Callable[..., Any]) -> tuple[dict[str, Any] | None, 
 def format_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+        where = ".".join(echo(str(p)) for p in err.get("loc", ())) or "(arguments)"
         lines.append(f"- {where}: {err.get('msg', 'invalid')}")
     return "Invalid arguments:\n" + "\n".join(lines)
 

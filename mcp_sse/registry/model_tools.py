@@ -24,6 +24,7 @@ from rest_framework import serializers
 
 from ..conf import mcp_settings
 from ..context import Context, SyncContext
+from ..protocol.errors import echo
 from .base import Tool
 from .drf import error_lines, jsonable, model_field_schema, nullable, serializer_schema, snake_case
 from .results import error_result, tool_result
@@ -139,7 +140,8 @@ def _python_value(model_field: Any, value: Any) -> Any:
 
 
 def _validation_message(exc: DjangoValidationError) -> str:
-    return " ".join(str(message) for message in exc.messages)
+    # Django's messages may repeat the value ('"…" value must be an integer.'): bounded.
+    return echo(" ".join(str(message) for message in exc.messages))
 
 
 def invalid_arguments(lines: Sequence[str]) -> dict[str, Any]:
@@ -298,7 +300,7 @@ class ModelTool(Tool):
             )
         known = self.input_schema.get("properties", {})
         # Unknown arguments are reported together with every other problem, before any change.
-        errors = [f"- {name}: unknown argument" for name in arguments if name not in known]
+        errors = [f"- {echo(name)}: unknown argument" for name in arguments if name not in known]
         arguments = {name: value for name, value in arguments.items() if name in known}
         handler = getattr(self, f"run_{self.action}")
         result: dict[str, Any] = handler(arguments, user, ctx, errors)
@@ -328,7 +330,7 @@ class ModelTool(Tool):
             return None
 
     def not_found(self, pk: Any) -> dict[str, Any]:
-        return error_result(f"Not found: no {self.options.verbose_name} with {self.options.pk_name} {pk!r}.")
+        return error_result(f"Not found: no {self.options.verbose_name} with {self.options.pk_name} {echo(repr(pk))}.")
 
     def find(self, user: Any, pk: Any) -> Any:
         return self.options.base_queryset(user).filter(pk=pk).first()

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Caller, RequestInfo
-from ..protocol.errors import INVALID_PARAMS, MCPError
+from ..protocol.errors import INVALID_PARAMS, MCPError, echo
 from ..protocol.jsonrpc import Response, notification_message, request_message
 from .routing import request_group, request_token, server_request_id
 from .session import Session
@@ -144,7 +144,8 @@ class Exchange:
             self._pending.pop(request_id, None)
         if response.error is not None:
             raise ClientRequestError(
-                f"the client answered {method} with an error: {response.error.get('message', '')}", response.error
+                f"the client answered {method} with an error: {echo(response.error.get('message', ''))}",
+                response.error,
             )
         return response.result or {}
 
