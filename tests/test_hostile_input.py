@@ -20,6 +20,8 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.test import override_settings
 from django.utils.module_loading import import_string
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mcp_sse import tools
 from mcp_sse.models import AccessToken, CallLog
@@ -242,6 +244,25 @@ async def test_surrogates_in_a_prompt_or_a_uri_are_answered() -> None:
         assert unknown["error"]["message"] == "Resource not found: demo://\\ud800"
         status, unknown = await client.send(2, "prompts/get", {"name": "p\ud800"})
         assert (status, unknown["error"]["message"]) == (200, "Unknown prompt: p\\ud800")
+
+
+@given(
+    st.recursive(
+        st.text(st.sampled_from(["a", "\ud800", "\udfff", "\\", "\x00", "é", "\U0001f600"])),
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+        max_leaves=8,
+    )
+)
+def test_our_json_output_always_encodes_and_gives_lone_surrogates_back(value: Any) -> None:
+    """Before: dumps() raised UnicodeEncodeError for any string holding a lone surrogate. After:
+    the text always encodes, and reads back as the stdlib's all-escapes JSON of the value does
+    (the value itself, except that a high and a low surrogate side by side read back as the one
+    character they spell, as any JSON decoder reads them)."""
+    from mcp_sse.protocol import jsonutil
+
+    text = jsonutil.dumps_str(value)
+    text.encode("utf-8")  # never raises
+    assert jsonutil.loads(jsonutil.dumps(value)) == jsonutil.loads(text) == json.loads(json.dumps(value))
 
 
 def test_the_argument_check_names_nested_values_and_keys() -> None:
