@@ -79,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_SCOPE": "private",
     # Seconds a 2026-07-28 input_required requestState stays valid (it is HMAC-signed).
     "REQUEST_STATE_TTL": 600,
+    # Seconds a worker's lease on work others wait for (a call's answer, a task) outlives its
+    # last renewal: the longest a killed worker's work goes unnoticed. Renewed every third.
+    "LEASE_SECONDS": 15.0,
 }
 
 # Settings holding dotted import paths, resolved on access.
