@@ -33,6 +33,11 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f} ms"
 
 
+def _short_time(value: Any) -> str:
+    """A list column's date and time, to the minute, in the site's time zone."""
+    return "—" if value is None else timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+
 def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -83,7 +88,7 @@ def _stats_of(obj: Tool) -> stats.ToolStats:
 
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "enabled", "calls_24h", "error_rate_24h", "p95_24h", "groups", "stale_badge")
+    list_display = ("name", "kind_short", "enabled", "calls_24h", "error_rate_24h", "p95_24h", "groups", "stale_badge")
     list_display_links = ("name",)
     list_editable = ("enabled",)
     list_filter = ("kind", "enabled", "stale")
@@ -180,12 +185,16 @@ class ToolAdmin(admin.ModelAdmin):
     def disable(self, request: HttpRequest, queryset: QuerySet[Tool]) -> None:
         self._set_enabled(request, queryset, False)
 
-    @admin.display(description="stale", ordering="stale")
+    @admin.display(description="kind", ordering="kind")
+    def kind_short(self, obj: Tool) -> str:
+        return obj.kind  # "function", "model", ...: the list's narrowest honest label
+
+    @admin.display(description="stale", ordering="stale", empty_value="")
     def stale_badge(self, obj: Tool) -> SafeString:
         # Only the exception is marked: a healthy row shows nothing (a red cross read as an error).
         if obj.stale:
             return format_html('<span class="mcp-badge mcp-stale" title="{}">stale</span>', "no longer in the code")
-        return format_html("{}", "")
+        return SafeString("")
 
     @admin.display(description="calls")
     def calls_24h(self, obj: Tool) -> int:
@@ -241,7 +250,16 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "user", "state_badge", "created", "expires", "last_used", "rate_limit", "tool_limit")
+    list_display = (
+        "name_display",
+        "user",
+        "state_badge",
+        "created_short",
+        "expires_short",
+        "last_used_short",
+        "rate_limit",
+        "tool_limit",
+    )
     list_filter = (TokenStateFilter, "created", "expires")
     search_fields = ("name", "prefix", "user__username")
     list_select_related = ("user",)
@@ -382,6 +400,22 @@ class AccessTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} token{'' if count == 1 else 's'}.", messages.SUCCESS)
         return None
 
+    @admin.display(description="token", ordering="name")
+    def name_display(self, obj: AccessToken) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', str(obj))
+
+    @admin.display(description="created", ordering="created")
+    def created_short(self, obj: AccessToken) -> str:
+        return _short_time(obj.created)
+
+    @admin.display(description="expires", ordering="expires")
+    def expires_short(self, obj: AccessToken) -> str:
+        return _short_time(obj.expires)
+
+    @admin.display(description="last used", ordering="last_used")
+    def last_used_short(self, obj: AccessToken) -> str:
+        return _short_time(obj.last_used)
+
     @admin.display(description="state")
     def state_badge(self, obj: AccessToken) -> SafeString:
         return format_html('<span class="mcp-badge mcp-state-{}">{}</span>', obj.state, obj.state)
@@ -479,7 +513,16 @@ def call_log_csv_rows(queryset: QuerySet[CallLog]) -> Iterator[list[Any]]:
 
 @admin.register(CallLog)
 class CallLogAdmin(admin.ModelAdmin):
-    list_display = ("when", "tool", "outcome_badge", "duration", "user", "token", "client", "transport")
+    list_display = (
+        "when_short",
+        "tool_name",
+        "outcome_badge",
+        "duration",
+        "user",
+        "token_name",
+        "client",
+        "transport_name",
+    )
     list_filter = (
         "outcome",
         "method",
@@ -553,6 +596,24 @@ class CallLogAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="mcp-call-log-{stamp}.csv"'
         return response
 
+    @admin.display(description="when", ordering="when")
+    def when_short(self, obj: CallLog) -> str:
+        return timezone.localtime(obj.when).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="tool", ordering="tool")
+    def tool_name(self, obj: CallLog) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', obj.tool)
+
+    @admin.display(description="transport", ordering="transport")
+    def transport_name(self, obj: CallLog) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', obj.transport or "—")
+
+    @admin.display(description="token", ordering="token__name")
+    def token_name(self, obj: CallLog) -> SafeString:
+        if obj.token is None:
+            return format_html("{}", "—")
+        return format_html('<span class="mcp-name">{}</span>', obj.token.name or f"{obj.token.prefix}…")
+
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, obj: CallLog) -> SafeString:
         return format_html('<span class="mcp-badge mcp-outcome-{}">{}</span>', obj.outcome, obj.get_outcome_display())
@@ -562,8 +623,8 @@ class CallLogAdmin(admin.ModelAdmin):
         return _ms(obj.duration_ms)
 
     @admin.display(description="client")
-    def client(self, obj: CallLog) -> str:
-        return f"{obj.client_name} {obj.client_version}".strip() or "—"
+    def client(self, obj: CallLog) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', f"{obj.client_name} {obj.client_version}".strip() or "—")
 
     @admin.display(description="arguments")
     def arguments_pretty(self, obj: CallLog) -> SafeString:

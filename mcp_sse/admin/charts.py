@@ -124,7 +124,9 @@ def horizontal_bars(
     largest value; ``texts`` replaces the printed value of each bar (per row, per series).
     """
     bar_h, gap, group_gap = 12, 2, 10
-    label_w, value_w, plot_w = 190, 80, 560
+    # Room right of the longest bar for its printed value (about 7 px per character).
+    longest = max((len(text) for row in texts for text in row), default=0) if texts is not None else 0
+    label_w, value_w, plot_w = 190, max(80, 7 * longest + 8), 560
     width = label_w + plot_w + value_w
     group_h = len(series) * (bar_h + gap) + group_gap
     legend_h = 22
