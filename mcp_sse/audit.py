@@ -139,6 +139,32 @@ def prepared(entry: dict[str, Any]) -> dict[str, Any]:
     return ready
 
 
+# Seconds between two applications of CALL_LOG_RETENTION_DAYS by the writer.
+PRUNE_INTERVAL = 600
+# Rows deleted per statement while pruning: short statements, short locks on a busy table.
+PRUNE_CHUNK = 5000
+
+
+def prune_call_log(days: float, *, dry_run: bool = False) -> int:
+    """Delete (or, with ``dry_run``, count) call log entries older than ``days`` days.
+
+    The one pruning path: ``manage.py mcp_prune_logs`` and the writer's retention both call it.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import CallLog
+
+    old = CallLog.objects.filter(when__lt=timezone.now() - timedelta(days=days))
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while chunk := list(old.order_by().values_list("pk", flat=True)[:PRUNE_CHUNK]):
+        deleted += CallLog.objects.filter(pk__in=chunk)._raw_delete(router.db_for_write(CallLog))
+    return deleted
+
+
 class CallRecorder:
     """Interface: ``record(entry)`` must return at once and never raise.
 
@@ -175,6 +201,8 @@ class DatabaseCallRecorder(CallRecorder):
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-call-log")
+        # The first batch of a process prunes at once; then every PRUNE_INTERVAL seconds.
+        self._last_prune = -float(PRUNE_INTERVAL)
         atexit.register(self._flush_at_exit)
 
     def record(self, entry: dict[str, Any]) -> None:
@@ -208,6 +236,8 @@ class DatabaseCallRecorder(CallRecorder):
                 if delay:
                     await asyncio.sleep(delay)
                 await loop.run_in_executor(self._writer, self._write_now)
+                if self._prune_due():
+                    await loop.run_in_executor(self._writer, self._prune)
                 with self._lock:
                     pending = len(self._buffer)
                 if not pending:
@@ -246,6 +276,22 @@ class DatabaseCallRecorder(CallRecorder):
         except Exception:
             logger.exception("mcp_sse: could not write %d call log entries", len(batch))
             close_old_connections()  # a broken connection is not kept for the next batch
+
+    def _prune_due(self) -> bool:
+        if mcp_settings.CALL_LOG_RETENTION_DAYS is None:
+            return False
+        return time.monotonic() - self._last_prune >= PRUNE_INTERVAL
+
+    def _prune(self) -> None:
+        """Apply ``CALL_LOG_RETENTION_DAYS`` on the writer's thread, between batches."""
+        self._last_prune = time.monotonic()
+        try:
+            deleted = prune_call_log(mcp_settings.CALL_LOG_RETENTION_DAYS)
+            if deleted:
+                logger.info("mcp_sse: pruned %d call log entries past the retention period", deleted)
+        except Exception:
+            logger.exception("mcp_sse: could not prune the call log")
+            close_old_connections()
 
     def _flush_at_exit(self) -> None:
         try:

@@ -156,6 +156,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="mcp_sse.E014",
             )
         )
+    retention = mcp_settings.CALL_LOG_RETENTION_DAYS
+    bad_number = isinstance(retention, bool) or not isinstance(retention, int | float)
+    if retention is not None and (bad_number or retention <= 0):
+        problems.append(
+            Error(
+                f"MCP_SSE['CALL_LOG_RETENTION_DAYS'] must be a positive number of days or None, not {retention!r}",
+                id="mcp_sse.E020",
+            )
+        )
     lease = mcp_settings.LEASE_SECONDS
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
         problems.append(

@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "CALL_RECORDER": "mcp_sse.audit.DatabaseCallRecorder",
     # Argument keys (case-insensitive regexes) whose values are redacted in the call log.
     "REDACT_KEYS": ["pass", "secret", "token", "api[_-]?key", "authorization", "credential"],
+    # Days of call log the server keeps: the call-log writer deletes older rows by itself
+    # (every 10 minutes, between batches). None keeps everything (or prune with mcp_prune_logs).
+    "CALL_LOG_RETENTION_DAYS": None,
     # Largest serialised arguments/result kept per call log row, in characters.
     "CALL_LOG_MAX_CHARS": 8192,
     # Move the objects alive at start-up out of the garbage collector's sight (gc.freeze()) when

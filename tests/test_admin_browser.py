@@ -120,8 +120,19 @@ async def test_admin_control_plane_in_a_real_browser(
     await page.click("input[name=_save]")
     plaintext = await page.input_value("#mcp-token-plaintext")
     assert plaintext.startswith("mcp_") and len(plaintext) > 40
+    assert page.url.endswith("/created/")  # a GET after the POST's redirect
     await shot(page, artifacts_dir, "02-token-created")
-    await page.click("a.mcp-done")  # to the token's change page: the plaintext is gone for good
+    # Reloading the page re-posts nothing: still one token, and the secret is not shown again.
+    await page.reload()
+    assert plaintext not in await page.content()
+    assert "was shown once and cannot be shown again" in await page.inner_text("ul.messagelist")
+    await page.go_back()
+    assert plaintext not in await page.content()
+    assert live_db.shell(
+        "from mcp_sse.models import AccessToken\nprint(AccessToken.objects.filter(name='browser flow').count())\n"
+    ).strip() == "1"
+    await page.goto(f"{server.url}/admin/mcp_sse/accesstoken/?q=browser+flow")
+    await page.locator("#result_list tbody tr th a").first.click()
     await page.wait_for_selector("#accesstoken_form")
     assert plaintext not in await page.content()
     assert plaintext[:12] in await page.content()  # the prefix, to recognise it
@@ -215,9 +226,15 @@ async def test_admin_control_plane_in_a_real_browser(
     # -- revoke: the next request with the token is refused -------------------------------
     await page.goto(f"{server.url}/admin/mcp_sse/accesstoken/?q=browser+flow")
     await page.locator("#result_list tbody tr th a").first.click()
-    await page.click("button.mcp-revoke-button")
+    await page.click("a.mcp-revoke-button")
+    await page.wait_for_selector("button.mcp-confirm-revoke")
+    assert "This cannot be undone" in await page.inner_text("#content-main")
+    await shot(page, artifacts_dir, "07a-revoke-confirmation")
+    await page.click("button.mcp-confirm-revoke")
     await page.wait_for_selector("ul.messagelist")
     await shot(page, artifacts_dir, "07-token-revoked")
+    # Revoked: read-only, no second revoke.
+    assert await page.locator("#id_name").count() == 0 and await page.locator("a.mcp-revoke-button").count() == 0
     async with httpx.AsyncClient(timeout=10) as raw:
         refused_after = await raw.post(
             server.mcp_url,
@@ -301,7 +318,8 @@ async def test_admin_revocation_ends_the_tokens_open_streams(
             # -- the button on the token's page ------------------------------------------
             await page.goto(f"{server.url}/admin/mcp_sse/accesstoken/?q=revoked+by+button")
             await page.locator("#result_list tbody tr th a").first.click()
-            await page.click("button.mcp-revoke-button")
+            await page.click("a.mcp-revoke-button")
+            await page.click("button.mcp-confirm-revoke")
             await page.wait_for_selector("ul.messagelist")
             await shot(page, artifacts_dir, "08-revoked-by-button")
             await _stream_ends(legacy, 10)
@@ -312,6 +330,9 @@ async def test_admin_revocation_ends_the_tokens_open_streams(
             await page.locator("#result_list tbody tr input.action-select").first.check()
             await page.select_option("select[name=action]", "revoke")
             await page.click("button[name=index]")
+            await page.wait_for_selector("button.mcp-confirm-revoke")  # asks first
+            assert "revoked by action" in await page.inner_text("ul.mcp-revoke-list")
+            await page.click("button.mcp-confirm-revoke")
             await page.wait_for_selector("ul.messagelist")
             await shot(page, artifacts_dir, "09-revoked-by-action")
             await _stream_ends(action, 10)
@@ -323,3 +344,54 @@ async def test_admin_revocation_ends_the_tokens_open_streams(
             )
             assert posted.status_code == 202
             assert (await next_event(kept_reader)).json()["id"] == 7
+
+
+async def test_lists_fit_1280_pixels_and_the_dashboard_stays_readable(
+    browser_page: Any, daphne_server: LiveServer, live_db: LiveDatabase, artifacts_dir: Path
+) -> None:
+    """At 1280 px the tool, token and call-log lists show every column without a horizontal
+    scrollbar (on d423223 each hid columns behind one); a tool failing all its calls next to a
+    busy one is a full bar in "errors per tool", and names clients invented are one row."""
+    page, server = browser_page, daphne_server
+    live_db.create_user("wide", superuser=False)
+    live_db.create_token("wide", "--name", "a token with a rather long descriptive name for the list")
+    live_db.shell(
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from mcp_sse.models import CallLog\n"
+        "now = timezone.now() - timedelta(minutes=3)\n"
+        "rows = [CallLog(tool='echo', when=now, duration_ms=2.0, client_name='n8n-mcp-client-tool', "
+        "client_version='1.2.3', transport='streamable-http', protocol_version='2025-11-25') for _ in range(3000)]\n"
+        "rows += [CallLog(tool='add', when=now, duration_ms=9.0, outcome='tool_error', error='boom') for _ in range(22)]\n"
+        "rows += [CallLog(tool=name, when=now, outcome='denied') for name in ('None', 'get_weather')]\n"
+        "CallLog.objects.bulk_create(rows)\n"
+    )
+    for name, url in (
+        ("tools", "/admin/mcp_sse/tool/"),
+        ("tokens", "/admin/mcp_sse/accesstoken/"),
+        ("call-log", "/admin/mcp_sse/calllog/"),
+    ):
+        await page.goto(server.url + url)
+        overflow = await page.evaluate(
+            """() => {
+                const box = document.querySelector('#changelist .results') || document.querySelector('#result_list');
+                return {box: [box.scrollWidth, box.clientWidth], page: [document.documentElement.scrollWidth,
+                        document.documentElement.clientWidth]};
+            }"""
+        )
+        await shot(page, artifacts_dir, f"10-{name}-at-1280")
+        overflow["columns"] = await page.evaluate(
+            "() => [...document.querySelectorAll('#result_list thead th')].map(th => [th.innerText, th.offsetWidth])"
+        )
+        assert overflow["box"][0] <= overflow["box"][1], f"{name}: the list scrolls sideways: {overflow}"
+        assert overflow["page"][0] <= overflow["page"][1], f"{name}: the page scrolls sideways: {overflow}"
+
+    await page.goto(f"{server.url}/admin/mcp_sse/dashboard/")
+    await shot(page, artifacts_dir, "11-dashboard-one-tool-dominates")
+    bars = await page.locator("#mcp-chart-errors g > title").all_text_contents()
+    assert bars[0] == "add error rate: 22 of 22 (100.0%)"  # most errors first, not most calls
+    add_bar = page.locator("#mcp-chart-errors g", has=page.locator("title", has_text="add error rate")).locator("rect")
+    box = await add_bar.bounding_box()
+    chart = await page.locator("#mcp-chart-errors svg").bounding_box()
+    assert box is not None and chart is not None and box["width"] > chart["width"] * 0.5  # 22 of 22: a long bar
+    assert "unknown tool (2 names)" in await page.inner_text("table.mcp-table")

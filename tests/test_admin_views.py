@@ -129,10 +129,74 @@ def test_dashboard_renders_with_and_without_calls(admin_client: Client) -> None:
         page = admin_client.get(f"/admin/mcp_sse/dashboard/?hours={hours}")
         assert page.status_code == 200
         text = page.content.decode()
-        assert text.count('<svg class="mcp-chart"') == 3
+        assert text.count('<svg class="mcp-chart"') == 4
         assert "<script" not in text.split('id="content-main"')[1]  # charts need no script
     index = admin_client.get("/admin/mcp_sse/").content.decode()
     assert "/admin/mcp_sse/dashboard/" in index
+
+
+def _bar_widths(svg: str, css_class: str) -> list[float]:
+    import re
+
+    # The legend's swatch comes first (y="4"); the bars follow.
+    found = re.findall(rf'<rect class="{css_class}" x="[\d.]+" y="([\d.]+)" width="([\d.]+)"', svg)
+    return [float(w) for y, w in found if y != "4"]
+
+
+def test_dashboard_errors_chart_is_ordered_by_errors_and_readable_beside_a_busy_tool(admin_client: Client) -> None:
+    """On d423223 a tool failing 22 of 22 calls next to one with 5,000 calls was a 1-px sliver in
+    a chart ordered by calls. Now: most errors first, each bar that tool's error rate."""
+    sync_tools()
+    add_calls("echo", [1.0] * 5000, errors=3)
+    add_calls("add", [1.0] * 22, errors=22)
+    page = admin_client.get("/admin/mcp_sse/dashboard/")
+    errors_chart = page.context["errors_chart"]
+    labels = [line.split("</title>")[1].split("<")[0] for line in errors_chart.split('class="mcp-label"')[1:]]
+    assert labels == ["add", "echo"]  # 22 errors before 3, though echo has 227 times the calls
+    add_bar, echo_bar = _bar_widths(errors_chart, "mcp-err")
+    assert add_bar == 560.0  # 100 %: the whole plot width
+    assert echo_bar >= charts.MIN_BAR_WIDTH  # 0.06 %, still a visible bar
+    assert "22 of 22 (100.0%)" in errors_chart and "3 of 5000 (0.1%)" in errors_chart
+    calls_bars = _bar_widths(page.context["calls_per_tool_chart"], "mcp-ok")
+    assert min(calls_bars) >= charts.MIN_BAR_WIDTH
+
+
+def test_dashboard_groups_names_clients_invented(admin_client: Client) -> None:
+    sync_tools()
+    add_calls("echo", [1.0, 2.0])
+    for invented in ("None", "search_web", "get_weather"):
+        CallLog.objects.create(tool=invented, outcome=CallLog.Outcome.DENIED, duration_ms=0.1)
+    page = admin_client.get("/admin/mcp_sse/dashboard/")
+    labels = [row["label"] for row in page.context["table"]]
+    assert labels == ["echo", "unknown tool (3 names)"]
+    unknown = page.context["table"][-1]
+    assert (unknown["stats"].calls, unknown["stats"].errors) == (3, 3)
+    text = page.content.decode()
+    for chart in ("calls_per_tool_chart", "errors_chart", "latency_chart"):
+        assert "get_weather" not in page.context[chart]
+    assert "None" not in labels and 'title="None, get_weather, search_web"' in text
+    # Its link lists the calls to those names in the call log.
+    listed = admin_client.get(unknown["url"])
+    assert listed.status_code == 200 and listed.content.decode().count('class="mcp-badge mcp-outcome-denied"') == 3
+
+
+def test_tool_list_marks_only_stale_tools(admin_client: Client) -> None:
+    sync_tools()
+    Tool.objects.create(kind="function", name="gone_from_code", stale=True)
+    text = admin_client.get("/admin/mcp_sse/tool/").content.decode()
+    assert text.count('class="mcp-badge mcp-stale"') == 1  # only the stale row is marked
+    assert "icon-no.svg" not in text  # no red cross for each healthy tool
+
+
+def test_override_fields_show_what_the_code_declares(admin_client: Client) -> None:
+    from mcp_sse.registry.base import default_registry
+
+    sync_tools()
+    declared = default_registry.tools["echo"]
+    tool = Tool.objects.get(kind="function", name="echo")
+    form = admin_client.get(f"/admin/mcp_sse/tool/{tool.pk}/change/").context["adminform"].form
+    assert form.fields["description_override"].widget.attrs["placeholder"] == declared.description
+    assert form.fields["title_override"].widget.attrs["placeholder"] == (declared.title or "(none declared in code)")
 
 
 def test_dashboard_needs_the_call_log_view_permission() -> None:
@@ -165,16 +229,66 @@ def test_token_plaintext_is_shown_once_and_never_stored(admin_client: Client, bo
     response = admin_client.post(
         "/admin/mcp_sse/accesstoken/add/", {"user": str(boss.pk), "name": "from the admin", "rate_limit": "10"}
     )
-    assert response.status_code == 200
-    assert "no-store" in response["Cache-Control"]
-    plaintext = response.context["plaintext"]
-    assert plaintext.startswith("mcp_") and plaintext in response.content.decode()
     token = AccessToken.objects.get(name="from the admin")
+    created_url = f"/admin/mcp_sse/accesstoken/{token.pk}/created/"
+    # POST/redirect/GET: the form's POST answers with a redirect, never with the secret itself.
+    assert response.status_code == 302 and response["Location"] == created_url
+    session_half = next(v for k, v in admin_client.session.items() if k.startswith("mcp_sse_once_"))
+    cookie_half = admin_client.cookies[f"mcp_sse_once_{token.pk}"]
+    assert cookie_half["path"] == created_url and cookie_half["httponly"] and cookie_half["samesite"] == "Strict"
+    shown = admin_client.get(created_url)
+    assert shown.status_code == 200
+    assert "no-store" in shown["Cache-Control"]
+    plaintext = shown.context["plaintext"]
+    assert plaintext.startswith("mcp_") and plaintext in shown.content.decode()
     assert token.digest == hash_token(plaintext) and token.rate_limit == 10
+    # Neither half alone is the token, nor contains it.
+    assert plaintext not in session_half and plaintext not in cookie_half.value
+    # A reload shows nothing and creates nothing: one token, and the page says it was shown once.
+    again = admin_client.get(created_url, follow=True)
+    assert plaintext not in again.content.decode()
+    assert "was shown once and cannot be shown again" in again.content.decode()
+    assert AccessToken.objects.filter(name="from the admin").count() == 1
+    assert not any(k.startswith("mcp_sse_once_") for k in admin_client.session.keys())
     for url in (f"/admin/mcp_sse/accesstoken/{token.pk}/change/", "/admin/mcp_sse/accesstoken/"):
         assert plaintext not in admin_client.get(url).content.decode()
     stored = [str(v) for v in AccessToken.objects.values_list(*[f.attname for f in AccessToken._meta.concrete_fields])]
     assert not any(plaintext in value for value in stored)
+
+
+def test_created_page_without_its_cookie_half_shows_nothing(admin_client: Client, boss: Any) -> None:
+    """Another browser with the same session (or a stolen session row) cannot read the token."""
+    admin_client.post("/admin/mcp_sse/accesstoken/add/", {"user": str(boss.pk), "name": "no cookie"})
+    token = AccessToken.objects.get(name="no cookie")
+    del admin_client.cookies[f"mcp_sse_once_{token.pk}"]
+    shown = admin_client.get(f"/admin/mcp_sse/accesstoken/{token.pk}/created/")
+    assert shown.status_code == 302 and "plaintext" not in (shown.context or {})
+
+
+def test_revoke_asks_first_and_a_revoked_token_is_read_only(admin_client: Client, boss: Any) -> None:
+    token, _ = AccessToken.objects.create_token(boss, name="ask me")
+    url = f"/admin/mcp_sse/accesstoken/{token.pk}/revoke/"
+    confirm = admin_client.get(url)
+    assert confirm.status_code == 200 and "This cannot be undone" in confirm.content.decode()
+    assert AccessToken.objects.get(pk=token.pk).revoked is None  # asking revokes nothing
+    # The list action asks too, listing what it would revoke.
+    listed = admin_client.post("/admin/mcp_sse/accesstoken/", {"action": "revoke", "_selected_action": [str(token.pk)]})
+    assert listed.status_code == 200 and "ask me" in listed.content.decode()
+    assert 'name="confirmed" value="yes"' in listed.content.decode()
+    assert AccessToken.objects.get(pk=token.pk).revoked is None
+    assert admin_client.post(url).status_code == 302
+    revoked = AccessToken.objects.get(pk=token.pk)
+    assert revoked.revoked is not None
+    # Read-only afterwards: no form fields, no revoke button, and a POST changes nothing.
+    page = admin_client.get(f"/admin/mcp_sse/accesstoken/{token.pk}/change/").content.decode()
+    assert 'name="name"' not in page and "mcp-revoke-button" not in page and 'name="_save"' not in page
+    posted = admin_client.post(
+        f"/admin/mcp_sse/accesstoken/{token.pk}/change/", {"user": str(boss.pk), "name": "renamed", "rate_limit": "5"}
+    )
+    assert posted.status_code == 403
+    assert AccessToken.objects.get(pk=token.pk).name == "ask me"
+    again = admin_client.get(url, follow=True).content.decode()
+    assert "was already revoked" in again
 
 
 def test_revoke_button_and_action_clear_the_token_cache(admin_client: Client, boss: Any) -> None:
@@ -183,11 +297,14 @@ def test_revoke_button_and_action_clear_the_token_cache(admin_client: Client, bo
     cache = caches["default"]
     for token in (first, second):
         cache.set(_cache_key(token.digest), {"token_id": token.pk}, 300)
-    assert admin_client.get(f"/admin/mcp_sse/accesstoken/{first.pk}/revoke/").status_code == 405
+    assert admin_client.get(f"/admin/mcp_sse/accesstoken/{first.pk}/revoke/").status_code == 200  # asks first
     done = admin_client.post(f"/admin/mcp_sse/accesstoken/{first.pk}/revoke/")
     assert done.status_code == 302
     assert cache.get(_cache_key(first.digest)) is None
-    admin_client.post("/admin/mcp_sse/accesstoken/", {"action": "revoke", "_selected_action": [str(second.pk)]})
+    admin_client.post(
+        "/admin/mcp_sse/accesstoken/",
+        {"action": "revoke", "_selected_action": [str(second.pk)], "confirmed": "yes"},
+    )
     assert cache.get(_cache_key(second.digest)) is None
     assert AccessToken.objects.filter(revoked__isnull=True).count() == 0
     revoked = admin_client.get("/admin/mcp_sse/accesstoken/?state=revoked").content.decode()
@@ -331,7 +448,10 @@ def test_every_revocation_path_ends_the_tokens_streams(admin_client: Client, bos
         if path == "button":
             assert admin_client.post(f"/admin/mcp_sse/accesstoken/{token.pk}/revoke/").status_code == 302
         elif path == "action":
-            admin_client.post("/admin/mcp_sse/accesstoken/", {"action": "revoke", "_selected_action": [str(token.pk)]})
+            admin_client.post(
+                "/admin/mcp_sse/accesstoken/",
+                {"action": "revoke", "_selected_action": [str(token.pk)], "confirmed": "yes"},
+            )
         elif path == "command":
             call_command("mcp_token", "revoke", str(token.pk), stdout=io.StringIO())
         else:

@@ -185,3 +185,53 @@ def test_recorded_entries_wait_as_bytes_and_keep_their_time() -> None:
     assert before - timedelta(seconds=1) <= stored.when <= timezone.now()
     assert stored.arguments == {"text": "hello"}
     assert CallLog.objects.filter(request_id="as-dict").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_applies_the_retention_period_by_itself() -> None:
+    """With CALL_LOG_RETENTION_DAYS set, recording calls is enough: the writer deletes the rows
+    past the period between batches (no cron, no command), and again only after PRUNE_INTERVAL."""
+    now = timezone.now()
+    CallLog.objects.bulk_create(
+        [CallLog(tool="old", when=now - timedelta(days=days)) for days in (400, 91, 89)]
+    )
+    recorder = audit.DatabaseCallRecorder()
+
+    async def record_one(request_id: str) -> None:
+        recorder.record(entry(request_id=request_id))
+        assert recorder._task is not None
+        await recorder._task
+
+    with override_settings(MCP_SSE={"CALL_LOG_RETENTION_DAYS": 90}):
+        asyncio.run(record_one("first"))
+        assert sorted(CallLog.objects.values_list("tool", "request_id")) == [("echo", "first"), ("old", "")]
+        # Within PRUNE_INTERVAL of the last pruning nothing more is deleted.
+        CallLog.objects.create(tool="old", when=now - timedelta(days=200))
+        asyncio.run(record_one("second"))
+        assert CallLog.objects.filter(tool="old").count() == 2
+        recorder._last_prune -= audit.PRUNE_INTERVAL
+        asyncio.run(record_one("third"))
+        assert CallLog.objects.filter(tool="old").count() == 1
+    # Without the setting the writer deletes nothing.
+    CallLog.objects.create(tool="old", when=now - timedelta(days=900))
+    recorder._last_prune -= audit.PRUNE_INTERVAL
+    asyncio.run(record_one("fourth"))
+    assert CallLog.objects.filter(tool="old").count() == 2
+
+
+@pytest.mark.django_db
+def test_pruning_deletes_in_chunks(monkeypatch: Any) -> None:
+    monkeypatch.setattr(audit, "PRUNE_CHUNK", 2)
+    old = timezone.now() - timedelta(days=10)
+    CallLog.objects.bulk_create([CallLog(tool="old", when=old) for _ in range(5)] + [CallLog(tool="new")])
+    assert audit.prune_call_log(5, dry_run=True) == 5 and CallLog.objects.count() == 6
+    assert audit.prune_call_log(5) == 5
+    assert list(CallLog.objects.values_list("tool", flat=True)) == ["new"]
+
+
+@pytest.mark.parametrize("value", [0, -3, "30", True])
+def test_retention_must_be_a_positive_number_of_days(value: object) -> None:
+    from mcp_sse import checks
+
+    with override_settings(MCP_SSE={"CALL_LOG_RETENTION_DAYS": value}):
+        assert [e.id for e in checks.check_settings() if e.id == "mcp_sse.E020"] == ["mcp_sse.E020"]

@@ -7,8 +7,10 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
@@ -19,17 +21,21 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
 from ..models import AccessToken, AccessTokenQuerySet, CallLog, Dashboard, Tool, new_token_secret
 from ..sync import LIST_OF_KIND, visibility_changed
-from . import charts, stats
+from . import charts, one_time, stats
 
 STATS_HOURS = 24  # the window of the tool list's figures
 
 
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f} ms"
+
+
+def _short_time(value: Any) -> str:
+    """A list column's date and time, to the minute, in the site's time zone."""
+    return "—" if value is None else timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
 
 
 def _rate(value: float | None) -> str:
@@ -53,6 +59,24 @@ class ToolChangeList(ChangeList):
             row.call_stats = figures.get(key, stats.ToolStats())
 
 
+def _declared_texts(obj: Tool) -> dict[str, str | None]:
+    """The title and description the code registers for a Tool row (empty when stale)."""
+    from ..registry.base import default_registry
+
+    entry: Any
+    if obj.kind in ("function", "model"):
+        entry = default_registry.tools.get(obj.name)
+    elif obj.kind == "resource":
+        entry = default_registry.resources.get(obj.name)
+    elif obj.kind == "template":
+        entry = default_registry.templates.get(obj.name)
+    else:
+        entry = default_registry.prompts.get(obj.name)
+    if entry is None:
+        return {}
+    return {"title": entry.title, "description": entry.description or None}
+
+
 def _stats_of(obj: Tool) -> stats.ToolStats:
     found = getattr(obj, "call_stats", None)
     if found is None:  # the change form: one tool
@@ -64,7 +88,7 @@ def _stats_of(obj: Tool) -> stats.ToolStats:
 
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "enabled", "calls_24h", "error_rate_24h", "p95_24h", "groups", "stale")
+    list_display = ("name", "kind_short", "enabled", "calls_24h", "error_rate_24h", "p95_24h", "groups", "stale_badge")
     list_display_links = ("name",)
     list_editable = ("enabled",)
     list_filter = ("kind", "enabled", "stale")
@@ -97,6 +121,25 @@ class ToolAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # rows come from the code registry
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        declared = _declared_texts(obj) if obj is not None else {}
+        # What clients see when the override is blank: the code's own title and description.
+        for field_name, text in (
+            ("title_override", declared.get("title")),
+            ("description_override", declared.get("description")),
+        ):
+            formfield = form.base_fields.get(field_name)
+            if formfield is None:
+                continue
+            formfield.widget.attrs["placeholder"] = text or "(none declared in code)"
+            formfield.help_text = (
+                f"Blank: clients see the code's {field_name.split('_')[0]} (shown greyed here)."
+                if text
+                else "Blank: clients see none."
+            )
+        return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tool]:
         return super().get_queryset(request).prefetch_related("allowed_groups")
@@ -141,6 +184,17 @@ class ToolAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected entries", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[Tool]) -> None:
         self._set_enabled(request, queryset, False)
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_short(self, obj: Tool) -> str:
+        return obj.kind  # "function", "model", ...: the list's narrowest honest label
+
+    @admin.display(description="stale", ordering="stale", empty_value="")
+    def stale_badge(self, obj: Tool) -> SafeString:
+        # Only the exception is marked: a healthy row shows nothing (a red cross read as an error).
+        if obj.stale:
+            return format_html('<span class="mcp-badge mcp-stale" title="{}">stale</span>', "no longer in the code")
+        return SafeString("")
 
     @admin.display(description="calls")
     def calls_24h(self, obj: Tool) -> int:
@@ -196,7 +250,16 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "user", "state_badge", "created", "expires", "last_used", "rate_limit", "tool_limit")
+    list_display = (
+        "name_display",
+        "user",
+        "state_badge",
+        "created_short",
+        "expires_short",
+        "last_used_short",
+        "rate_limit",
+        "tool_limit",
+    )
     list_filter = (TokenStateFilter, "created", "expires")
     search_fields = ("name", "prefix", "user__username")
     list_select_related = ("user",)
@@ -225,10 +288,16 @@ class AccessTokenAdmin(admin.ModelAdmin):
             kwargs["queryset"] = Tool.objects.filter(kind__in=("function", "model"), stale=False)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A revoked token is history: shown read-only, never edited (nor revoked twice).
+        if obj is not None and obj.revoked is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
     def save_model(self, request: HttpRequest, obj: AccessToken, form: Any, change: bool) -> None:
         if not change:
             plaintext, obj.digest, obj.prefix = new_token_secret()
-            # Kept on the request only, for the page that shows it once; never saved.
+            # Kept on the request only, until response_add hands it to the page that shows it.
             request._mcp_new_token = plaintext  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
 
@@ -236,44 +305,116 @@ class AccessTokenAdmin(admin.ModelAdmin):
         plaintext = getattr(request, "_mcp_new_token", None)
         if plaintext is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Copy your new token",
-            "token": obj,
-            "plaintext": plaintext,
-            "change_url": reverse("admin:mcp_sse_accesstoken_change", args=[obj.pk]),
-            "list_url": reverse("admin:mcp_sse_accesstoken_changelist"),
-            "token_header": _token_header(),
-        }
-        response = TemplateResponse(request, "admin/mcp_sse/accesstoken/token_created.html", context)
-        # The page holds a secret: no cache may keep it, and the back button must not show it.
-        response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
-        response["Pragma"] = "no-cache"
+        # POST/redirect/GET: a reload of the page that shows the token cannot create another.
+        created_url = reverse("admin:mcp_sse_accesstoken_created", args=[obj.pk])
+        response = HttpResponseRedirect(created_url)
+        one_time.stash(request, response, str(obj.pk), plaintext, created_url)
+        return response
+
+    def created_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        token = get_object_or_404(AccessToken, pk=object_id)
+        if not self.has_view_permission(request, token):
+            raise Http404
+        created_url = reverse("admin:mcp_sse_accesstoken_created", args=[token.pk])
+        plaintext = one_time.take(request, str(token.pk))
+        change_url = reverse("admin:mcp_sse_accesstoken_change", args=[token.pk])
+        if plaintext is None:
+            self.message_user(
+                request,
+                f"The value of {token} was shown once and cannot be shown again. "
+                "If it was not copied, revoke it and create another.",
+                messages.WARNING,
+            )
+            response: HttpResponse = HttpResponseRedirect(change_url)
+        else:
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Copy your new token",
+                "token": token,
+                "plaintext": plaintext,
+                "change_url": change_url,
+                "list_url": reverse("admin:mcp_sse_accesstoken_changelist"),
+                "token_header": _token_header(),
+            }
+            response = TemplateResponse(request, "admin/mcp_sse/accesstoken/token_created.html", context)
+            # The page holds a secret: no cache may keep it, and the back button must not show it.
+            response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+            response["Pragma"] = "no-cache"
+        one_time.forget(response, str(token.pk), created_url)
         return response
 
     def get_urls(self) -> list[URLPattern]:
         revoke = path(
             "<path:object_id>/revoke/",
-            self.admin_site.admin_view(never_cache(require_POST(self.revoke_view))),
+            self.admin_site.admin_view(never_cache(self.revoke_view)),
             name="mcp_sse_accesstoken_revoke",
         )
-        return [revoke, *super().get_urls()]
+        created = path(
+            "<path:object_id>/created/",
+            self.admin_site.admin_view(never_cache(self.created_view)),
+            name="mcp_sse_accesstoken_created",
+        )
+        return [revoke, created, *super().get_urls()]
+
+    def _confirm_revoke(self, request: HttpRequest, tokens: list[AccessToken], *, action: bool) -> TemplateResponse:
+        """The page that asks before revoking: it cannot be undone, and clients are cut off."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Revoke token" if len(tokens) == 1 else f"Revoke {len(tokens)} tokens",
+            "tokens": tokens,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "list_url": reverse("admin:mcp_sse_accesstoken_changelist"),
+        }
+        return TemplateResponse(request, "admin/mcp_sse/accesstoken/revoke_confirmation.html", context)
 
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         token = get_object_or_404(AccessToken, pk=object_id)
+        change_url = reverse("admin:mcp_sse_accesstoken_change", args=[token.pk])
+        if token.revoked is not None:
+            if not self.has_view_permission(request, token):
+                raise Http404
+            self.message_user(request, f"{token} was already revoked.", messages.INFO)
+            return HttpResponseRedirect(change_url)
         if not self.has_change_permission(request, token):
             raise Http404
+        if request.method != "POST":
+            return self._confirm_revoke(request, [token], action=False)
         if token.revoke():
             self.message_user(request, f"Revoked {token}. Clients using it are refused from now on.", messages.SUCCESS)
         else:
             self.message_user(request, f"{token} was already revoked.", messages.INFO)
-        return HttpResponseRedirect(reverse("admin:mcp_sse_accesstoken_change", args=[token.pk]))
+        return HttpResponseRedirect(change_url)
 
-    @admin.action(description="Revoke selected tokens", permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: AccessTokenQuerySet) -> None:
+    @admin.action(description="Revoke selected tokens…", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: AccessTokenQuerySet) -> HttpResponse | None:
+        if request.POST.get("confirmed") != "yes":
+            pending = list(queryset.filter(revoked__isnull=True).select_related("user"))
+            if not pending:
+                self.message_user(request, "The selected tokens were already revoked.", messages.INFO)
+                return None
+            return self._confirm_revoke(request, pending, action=True)
         count = queryset.revoke()
         self.message_user(request, f"Revoked {count} token{'' if count == 1 else 's'}.", messages.SUCCESS)
+        return None
+
+    @admin.display(description="token", ordering="name")
+    def name_display(self, obj: AccessToken) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', str(obj))
+
+    @admin.display(description="created", ordering="created")
+    def created_short(self, obj: AccessToken) -> str:
+        return _short_time(obj.created)
+
+    @admin.display(description="expires", ordering="expires")
+    def expires_short(self, obj: AccessToken) -> str:
+        return _short_time(obj.expires)
+
+    @admin.display(description="last used", ordering="last_used")
+    def last_used_short(self, obj: AccessToken) -> str:
+        return _short_time(obj.last_used)
 
     @admin.display(description="state")
     def state_badge(self, obj: AccessToken) -> SafeString:
@@ -372,7 +513,16 @@ def call_log_csv_rows(queryset: QuerySet[CallLog]) -> Iterator[list[Any]]:
 
 @admin.register(CallLog)
 class CallLogAdmin(admin.ModelAdmin):
-    list_display = ("when", "tool", "outcome_badge", "duration", "user", "token", "client", "transport")
+    list_display = (
+        "when_short",
+        "tool_name",
+        "outcome_badge",
+        "duration",
+        "user",
+        "token_name",
+        "client",
+        "transport_name",
+    )
     list_filter = (
         "outcome",
         "method",
@@ -446,6 +596,24 @@ class CallLogAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="mcp-call-log-{stamp}.csv"'
         return response
 
+    @admin.display(description="when", ordering="when")
+    def when_short(self, obj: CallLog) -> str:
+        return timezone.localtime(obj.when).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="tool", ordering="tool")
+    def tool_name(self, obj: CallLog) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', obj.tool)
+
+    @admin.display(description="transport", ordering="transport")
+    def transport_name(self, obj: CallLog) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', obj.transport or "—")
+
+    @admin.display(description="token", ordering="token__name")
+    def token_name(self, obj: CallLog) -> SafeString:
+        if obj.token is None:
+            return format_html("{}", "—")
+        return format_html('<span class="mcp-name">{}</span>', obj.token.name or f"{obj.token.prefix}…")
+
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, obj: CallLog) -> SafeString:
         return format_html('<span class="mcp-badge mcp-outcome-{}">{}</span>', obj.outcome, obj.get_outcome_display())
@@ -455,8 +623,8 @@ class CallLogAdmin(admin.ModelAdmin):
         return _ms(obj.duration_ms)
 
     @admin.display(description="client")
-    def client(self, obj: CallLog) -> str:
-        return f"{obj.client_name} {obj.client_version}".strip() or "—"
+    def client(self, obj: CallLog) -> SafeString:
+        return format_html('<span class="mcp-name">{}</span>', f"{obj.client_name} {obj.client_version}".strip() or "—")
 
     @admin.display(description="arguments")
     def arguments_pretty(self, obj: CallLog) -> SafeString:
@@ -514,9 +682,15 @@ class DashboardAdmin(admin.ModelAdmin):
         range_label, unit, time_format = RANGES[hours]
         now = timezone.now()
         since = now - timedelta(hours=hours)
-        per_tool = stats.tool_stats(since)
+        per_tool, unknown = stats.split_unknown(stats.tool_stats(since))
         busiest = sorted(per_tool.items(), key=lambda item: (-item[1].calls, item[0][1]))
         top = busiest[:TOP_TOOLS]
+        # Ordered by errors, each bar the tool's own error rate: a tool failing 22 of 22 calls is
+        # a full bar however busy the others are.
+        failing = sorted(
+            ((key, s) for key, s in per_tool.items() if s.errors),
+            key=lambda item: (-item[1].errors, -(item[1].error_rate or 0), item[0][1]),
+        )[:TOP_TOOLS]
         buckets = stats.timeline(since, now, unit)
         points = [charts.TimePoint(timezone.localtime(b.start), b.calls - b.errors, b.errors) for b in buckets]
 
@@ -524,7 +698,9 @@ class DashboardAdmin(admin.ModelAdmin):
             method, name = key
             return name if method == "tools/call" else f"{name} ({method.split('/')[0]})"
 
-        errors_rows = [(tool_label(key), [float(s.calls - s.errors), float(s.errors)]) for key, s in top]
+        calls_rows = [(tool_label(key), [float(s.calls)]) for key, s in top]
+        errors_rows = [(tool_label(key), [100.0 * (s.error_rate or 0)]) for key, s in failing]
+        errors_texts = [[f"{s.errors} of {s.calls} ({_rate(s.error_rate)})"] for _, s in failing]
         latency_rows = [(tool_label(key), [s.p50_ms, s.p95_ms]) for key, s in top]
         calllog_url = reverse("admin:mcp_sse_calllog_changelist")
         table = [
@@ -536,10 +712,27 @@ class DashboardAdmin(admin.ModelAdmin):
                 "p95": _ms(s.p95_ms),
                 "mean": _ms(s.mean_ms),
                 "slowest": _ms(s.max_ms),
-                "url": f"{calllog_url}?tool={key[1]}&method={key[0]}",
+                "url": f"{calllog_url}?tool={quote(key[1])}&method={quote(key[0])}",
             }
             for key, s in busiest
         ]
+        if unknown.names:
+            # Names clients invented are not tools: one row for all of them, not one each.
+            s = unknown.stats
+            table.append(
+                {
+                    "label": f"unknown tool ({len(unknown.names)} name{'' if len(unknown.names) == 1 else 's'})",
+                    "title": ", ".join(sorted(unknown.names)[:50]),
+                    "stats": s,
+                    "error_rate": _rate(s.error_rate),
+                    "p50": "—",
+                    "p95": "—",
+                    "mean": _ms(s.mean_ms),
+                    "slowest": _ms(s.max_ms),
+                    "url": f"{calllog_url}?tool__in={quote(','.join(sorted(unknown.names)[:50]))}",
+                    "unknown": True,
+                }
+            )
         totals = stats.overall(since)
         context = {
             **self.admin_site.each_context(request),
@@ -554,10 +747,16 @@ class DashboardAdmin(admin.ModelAdmin):
             "calls_chart": charts.calls_over_time(
                 points, label=f"Calls per {unit}, {range_label}", time_format=time_format
             ),
+            "calls_per_tool_chart": charts.horizontal_bars(
+                calls_rows, [charts.Series("calls", "mcp-ok")], label=f"Calls per tool, {range_label}"
+            ),
             "errors_chart": charts.horizontal_bars(
                 errors_rows,
-                [charts.Series("ok", "mcp-ok"), charts.Series("errors", "mcp-err")],
-                label=f"Calls and errors per tool, {range_label}",
+                [charts.Series("error rate", "mcp-err")],
+                label=f"Errors per tool, most errors first, {range_label}",
+                peak=100.0,
+                texts=errors_texts,
+                empty_text="No errors in this period.",
             ),
             "latency_chart": charts.horizontal_bars(
                 latency_rows,

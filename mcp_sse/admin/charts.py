@@ -104,21 +104,35 @@ class Series:
     css_class: str
 
 
+# Narrowest bar drawn for a non-zero value: a small figure next to a dominant one stays visible.
+MIN_BAR_WIDTH = 4.0
+
+
 def horizontal_bars(
     rows: Sequence[tuple[str, Sequence[float | None]]],
     series: Sequence[Series],
     *,
     label: str,
     unit: str = "",
+    peak: float | None = None,
+    texts: Sequence[Sequence[str]] | None = None,
+    empty_text: str = "No calls in this period.",
 ) -> SafeString:
-    """One group of horizontal bars per row (e.g. p50 and p95 per tool), with values printed."""
+    """One group of horizontal bars per row (e.g. p50 and p95 per tool), with values printed.
+
+    ``peak`` fixes the axis maximum (100 for percentages) instead of deriving it from the
+    largest value; ``texts`` replaces the printed value of each bar (per row, per series).
+    """
     bar_h, gap, group_gap = 12, 2, 10
-    label_w, value_w, plot_w = 190, 80, 560
+    # Room right of the longest bar for its printed value (about 7 px per character).
+    longest = max((len(text) for row in texts for text in row), default=0) if texts is not None else 0
+    label_w, value_w, plot_w = 190, max(80, 7 * longest + 8), 560
     width = label_w + plot_w + value_w
     group_h = len(series) * (bar_h + gap) + group_gap
     legend_h = 22
     height = legend_h + max(1, len(rows)) * group_h + 4
-    peak = nice_ceiling(max((v for _, values in rows for v in values if v is not None), default=0))
+    if peak is None:
+        peak = nice_ceiling(max((v for _, values in rows for v in values if v is not None), default=0))
     body: list[str] = []
     x = label_w
     for item in series:
@@ -126,7 +140,7 @@ def horizontal_bars(
         body.append(f'<text class="mcp-axis" x="{x + 16}" y="14">{escape(item.name)}</text>')
         x += 24 + 8 * len(item.name)
     if not rows:
-        body.append(f'<text class="mcp-axis" x="{label_w}" y="{legend_h + 14}">No calls in this period.</text>')
+        body.append(f'<text class="mcp-axis" x="{label_w}" y="{legend_h + 14}">{escape(empty_text)}</text>')
     for index, (name, values) in enumerate(rows):
         y0 = legend_h + index * group_h
         shown = name if len(name) <= 28 else name[:27] + "…"
@@ -138,8 +152,8 @@ def horizontal_bars(
             y = y0 + position * (bar_h + gap)
             if value is None:
                 continue
-            w = max(1.0, plot_w * value / peak) if value else 0.0
-            text = f"{format_number(value)}{unit}"
+            w = max(MIN_BAR_WIDTH, plot_w * min(value, peak) / peak) if value else 0.0
+            text = texts[index][position] if texts is not None else f"{format_number(value)}{unit}"
             body.append(
                 f"<g><title>{escape(f'{name} {item.name}: {text}')}</title>"
                 f'<rect class="{escape(item.css_class)}" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}"/>'

@@ -10,7 +10,7 @@ functions exist on SQLite (3.25+) and PostgreSQL alike, so both run the same que
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.db.models import Avg, Count, F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
-from ..models import CallLog
+from ..models import CallLog, Tool
 
 # The call-log method that records each kind of Tool row.
 METHOD_OF_KIND = {
@@ -36,6 +36,8 @@ ERROR_OUTCOMES = (
     CallLog.Outcome.TIMED_OUT,
 )
 ERRORS = Q(outcome__in=ERROR_OUTCOMES)
+# Methods whose call-log "tool" is a registered name (not a URI a template may have matched).
+NAMED_METHODS = ("tools/call", "prompts/get")
 
 Key = tuple[str, str]  # (method, tool name)
 
@@ -179,3 +181,34 @@ def timeline(since: datetime, until: datetime, unit: str) -> list[Bucket]:
 def _truncate(moment: datetime, unit: str) -> datetime:
     moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
     return moment if unit == "minute" else moment.replace(minute=0)
+
+
+@dataclass
+class Unknown:
+    """Calls to names that are no registered tool, resource or prompt (clients invent some)."""
+
+    names: set[str] = field(default_factory=set)
+    stats: ToolStats = field(default_factory=ToolStats)
+
+
+def split_unknown(per_tool: dict[Key, ToolStats]) -> tuple[dict[Key, ToolStats], Unknown]:
+    """``per_tool`` without the tool and prompt names no ``Tool`` row (current or stale) has,
+    and those summed. Resource reads keep their URIs: a template's reads name concrete URIs."""
+    known = {(METHOD_OF_KIND.get(kind, "tools/call"), name) for kind, name in Tool.objects.values_list("kind", "name")}
+    kept: dict[Key, ToolStats] = {}
+    unknown = Unknown()
+    total_ms = 0.0
+    for key, found in per_tool.items():
+        if key in known or key[0] not in NAMED_METHODS:
+            kept[key] = found
+            continue
+        unknown.names.add(key[1])
+        merged = unknown.stats
+        merged.calls += found.calls
+        merged.errors += found.errors
+        total_ms += (found.mean_ms or 0.0) * found.calls
+        if found.max_ms is not None:
+            merged.max_ms = max(merged.max_ms or 0.0, found.max_ms)
+    if unknown.stats.calls:
+        unknown.stats.mean_ms = total_ms / unknown.stats.calls
+    return kept, unknown

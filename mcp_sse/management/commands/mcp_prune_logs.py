@@ -1,14 +1,12 @@
-"""Delete call log entries older than N days."""
+"""Delete call log entries older than N days (what CALL_LOG_RETENTION_DAYS does by itself)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from mcp_sse.models import CallLog
+from mcp_sse.audit import prune_call_log
 
 
 class Command(BaseCommand):
@@ -22,9 +20,7 @@ class Command(BaseCommand):
         days = options["days"]
         if days < 0:
             raise CommandError("--days must not be negative")
-        old = CallLog.objects.filter(when__lt=timezone.now() - timedelta(days=days))
         if options["dry_run"]:
-            self.stdout.write(f"would delete {old.count()} entries older than {days} days")
+            self.stdout.write(f"would delete {prune_call_log(days, dry_run=True)} entries older than {days} days")
             return
-        deleted, _ = old.delete()
-        self.stdout.write(f"deleted {deleted} entries older than {days} days")
+        self.stdout.write(f"deleted {prune_call_log(days)} entries older than {days} days")
