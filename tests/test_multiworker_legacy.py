@@ -62,3 +62,47 @@ async def test_posts_to_b_reach_the_stream_on_a_in_order(redis_pair: tuple[LiveS
             assert (await http.post(post_url, json=answer)).status_code == 202
             result = (await next_event(reader)).json()
             assert result["id"] == 99 and result["result"]["content"][0]["text"] == "Summary: via B"
+
+
+async def test_session_changes_posted_to_b_apply_to_the_next_call_on_a(
+    redis_pair: tuple[LiveServer, LiveServer],
+) -> None:
+    """logging/setLevel POSTed to B is served on A (the stream's worker) and the very next call
+    honours it: the stream's consumer keeps the session current itself, without re-reading it
+    from the store for every request. Pipelined: both POSTs before reading any reply."""
+    a, b = redis_pair
+    async with httpx.AsyncClient(timeout=15) as http:
+        async with http.stream("GET", f"{a.url}/mcp/sse", headers={"accept": "text/event-stream"}) as stream:
+            reader = events(stream)
+            post_url = b.url + (await next_event(reader)).data
+            init = {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+            assert (await http.post(post_url, json=init)).status_code == 202
+            assert (await next_event(reader)).json()["id"] == 0
+            report = {"name": "library_report", "arguments": {"sections": 1}}
+            for level, call_id in (("error", 2), ("info", 4)):
+                set_level = {
+                    "jsonrpc": "2.0",
+                    "id": call_id - 1,
+                    "method": "logging/setLevel",
+                    "params": {"level": level},
+                }
+                call = {"jsonrpc": "2.0", "id": call_id, "method": "tools/call", "params": report}
+                assert (await http.post(post_url, json=set_level)).status_code == 202
+                assert (await http.post(post_url, json=call)).status_code == 202
+                seen = []
+                while True:
+                    message = (await next_event(reader)).json()
+                    seen.append(message.get("method") or message.get("id"))
+                    if message.get("id") == call_id:
+                        break
+                # At "error" the tool's info line is filtered out; at "info" it arrives.
+                assert ("notifications/message" in seen) is (level == "info"), seen
