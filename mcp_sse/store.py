@@ -122,7 +122,9 @@ class RedisStore:
         return found[1]
 
     def key(self, key: str) -> str:
-        return str(self.cache.make_and_validate_key(key))
+        # Without Django's memcached key check (a Python loop over the key's characters, warnings
+        # only): our keys are short ASCII and never reach memcached through this store.
+        return str(self.cache.make_key(key))
 
     def ttl(self, expiry: float | None) -> int | None:
         return None if expiry is None else max(1, int(expiry))
@@ -147,14 +149,14 @@ class RedisStore:
         return {k: self.serializer.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
     async def set_many(self, mapping: dict[str, Any], expiry: float | None) -> None:
+        """One round trip: a ``SET ... EX`` per entry, pipelined without MULTI/EXEC, applied in
+        the mapping's order (a reader that sees an entry sees those before it)."""
         if not mapping:
             return
-        pipeline = self.client().pipeline()
-        pipeline.mset({self.key(k): self.serializer.dumps(v) for k, v in mapping.items()})
+        pipeline = self.client().pipeline(transaction=False)
         ttl = self.ttl(expiry)
-        if ttl is not None:
-            for key in mapping:
-                pipeline.expire(self.key(key), ttl)
+        for key, value in mapping.items():
+            pipeline.set(self.key(key), self.serializer.dumps(value), ex=ttl)
         await pipeline.execute()
 
     async def incr(self, key: str, delta: int = 1) -> int:
