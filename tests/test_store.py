@@ -143,3 +143,43 @@ async def test_events_and_the_end_of_a_stream_are_one_store_write(backend: str) 
             ]
         finally:
             del store.set_many
+
+
+async def test_redis_commands_of_concurrent_requests_share_one_round_trip() -> None:
+    """Commands issued in the same loop turn go as one pipeline, each reply (or error) to its
+    own caller; a failed connection fails every command of the batch, nothing hangs."""
+    import asyncio
+
+    from mcp_sse.store import Pipeliner
+
+    with override_settings(CACHES=redis_caches()):
+        store = shared_cache()
+        assert isinstance(store, RedisStore)
+        await store.set("p", 1, 60)
+        sent: list[int] = []
+        original = Pipeliner._send
+
+        async def counted(self: Pipeliner, batch: list[Any]) -> None:
+            sent.append(len(batch))
+            await original(self, batch)
+
+        Pipeliner._send = counted  # type: ignore[method-assign]
+        try:
+            await store.client().lpush(store.key("a-list"), b"x")  # GET on a list: WRONGTYPE
+            results = await asyncio.gather(
+                store.get("p"), store.get("missing", "d"), store.get("a-list"), return_exceptions=True
+            )
+            assert results[:2] == [1, "d"] and "WRONGTYPE" in str(results[2])
+            assert sent == [3]  # one round trip for the three
+            await store.set_many({"q": 1, "r": 2}, 60)
+            assert sent == [3, 2]
+            assert await store.get("q") == 1  # a lone command: a pipeline of one
+        finally:
+            Pipeliner._send = original  # type: ignore[method-assign]
+        await store.delete("a-list")
+
+    dead = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    with override_settings(CACHES=dead):
+        store = shared_cache()
+        results = await asyncio.wait_for(asyncio.gather(store.get("a"), store.get("b"), return_exceptions=True), 30)
+        assert all(isinstance(r, Exception) and "connect" in str(r).lower() for r in results), results
