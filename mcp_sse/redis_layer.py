@@ -10,8 +10,9 @@ is most of the cost of a call. This subclass:
   buffer channels-redis fills from Redis), after the same serialise/deserialise round trip a
   message through Redis makes, so payloads behave alike either way; capacity is enforced as
   in Redis (``send`` raises ``ChannelFull``, ``group_send`` drops and logs);
-- reads the group's members in one round trip (prune and list, pipelined), and sends to the
-  members in other processes with one Lua call per Redis server (prune, capacity, add, expire);
+- reads the group's members in one round trip (prune and list, pipelined with the lookups of
+  concurrent sends: see :class:`mcp_sse.store.Pipeliner`), and sends to the members in other
+  processes with one Lua call per Redis server (prune, capacity, add, expire);
 - reads this process's Redis inbox with one task shared by all its receivers, started by the
   first ``receive()`` and ending once nobody has received for a while, instead of the
   receiver holding a lock blocking the others' local messages behind its ``BZPOPMIN``.
@@ -33,6 +34,8 @@ from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer as ChannelsRedisChannelLayer
+
+from .store import Pipeliner
 
 logger = logging.getLogger("mcp_sse")
 
@@ -86,6 +89,7 @@ class RedisChannelLayer(ChannelsRedisChannelLayer):
         self._inbox_last_receive: dict[str, float] = {}
         self._last_sweep = time.monotonic()
         self._group_send_script: Any = None
+        self._pipeliners: dict[int, Pipeliner] = {}  # by connection (one per loop and server)
 
     def is_local(self, channel: str) -> bool:
         """Whether ``channel`` was made by this process's ``new_channel()``."""
@@ -105,10 +109,13 @@ class RedisChannelLayer(ChannelsRedisChannelLayer):
         assert self.require_valid_group_name(group), "Group name not valid"
         key = self._group_key(group)
         connection = self.connection(self.consistent_hash(group))
-        pipeline = connection.pipeline(transaction=False)
-        pipeline.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
-        pipeline.zrange(key, 0, -1)
-        _pruned, members = await pipeline.execute()
+        pipeliner = self._pipeliners.get(id(connection))
+        if pipeliner is None or pipeliner.client is not connection:
+            pipeliner = self._pipeliners[id(connection)] = Pipeliner(connection)
+        # Pruned and listed in one round trip, shared with the lookups of concurrent sends.
+        _pruned, members = await pipeliner.call_many(
+            [("ZREMRANGEBYSCORE", key, 0, int(time.time()) - self.group_expiry), ("ZRANGE", key, 0, -1)]
+        )
         remote = []
         local_copy: dict[str, Any] | None = None
         dropped = 0

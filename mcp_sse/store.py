@@ -110,15 +110,23 @@ class Pipeliner:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.loop = asyncio.get_running_loop()
-        self.pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
+        # Queued calls: their commands, the future that gets the replies, whether it gets one.
+        self.pending: list[tuple[list[tuple[Any, ...]], asyncio.Future[Any], bool]] = []
         self.batches: set[asyncio.Task[None]] = set()
 
-    def call(self, *args: Any, **options: Any) -> asyncio.Future[Any]:
-        """Queue a command (as ``Redis.execute_command`` takes it); its future gets the reply."""
-        future = self.loop.create_future()
+    def call(self, *args: Any) -> asyncio.Future[Any]:
+        """Queue a command (as ``Redis.execute_command`` takes it); the future gets its reply."""
+        return self._queue([args], single=True)
+
+    def call_many(self, commands: list[tuple[Any, ...]]) -> asyncio.Future[list[Any]]:
+        """Queue commands, applied in order; the future gets their replies (or the first error)."""
+        return self._queue(commands, single=False)
+
+    def _queue(self, commands: list[tuple[Any, ...]], *, single: bool) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = self.loop.create_future()
         if not self.pending:
             self.loop.call_soon(self._flush)
-        self.pending.append((args, options, future))
+        self.pending.append((commands, future, single))
         return future
 
     def _flush(self) -> None:
@@ -127,14 +135,15 @@ class Pipeliner:
         self.batches.add(task)
         task.add_done_callback(self.batches.discard)
 
-    async def _send(self, batch: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[list[tuple[Any, ...]], asyncio.Future[Any], bool]]) -> None:
         pipeline = self.client.pipeline(transaction=False)
-        for args, options, _future in batch:
-            pipeline.execute_command(*args, **options)
+        for commands, _future, _single in batch:
+            for args in commands:
+                pipeline.execute_command(*args)
         try:
             replies = await pipeline.execute(raise_on_error=False)
         except BaseException as exc:  # the connection failed: every command of the batch did
-            for _args, _options, future in batch:
+            for _commands, future, _single in batch:
                 if future.done():
                     continue
                 if isinstance(exc, Exception):
@@ -144,13 +153,17 @@ class Pipeliner:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_args, _options, future), reply in zip(batch, replies, strict=True):
+        start = 0
+        for commands, future, single in batch:
+            mine = replies[start : start + len(commands)]
+            start += len(commands)
             if future.done():  # its caller was cancelled meanwhile
                 continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
+            error = next((r for r in mine if isinstance(r, Exception)), None)
+            if error is not None:
+                future.set_exception(error)
             else:
-                future.set_result(reply)
+                future.set_result(mine[0] if single else mine)
 
 
 class RedisStore:
@@ -179,13 +192,17 @@ class RedisStore:
             self._clients[id(loop)] = found
         return found[1]
 
-    def command(self, *args: Any, **options: Any) -> asyncio.Future[Any]:
-        """Send a command in this loop turn's pipeline."""
+    def pipeliner(self) -> Pipeliner:
+        """This event loop's pipeliner (see :class:`Pipeliner`)."""
         client = self.client()
         found = self._pipeliners.get(id(client))
         if found is None or found.client is not client:
             found = self._pipeliners[id(client)] = Pipeliner(client)
-        return found.call(*args, **options)
+        return found
+
+    def command(self, *args: Any) -> asyncio.Future[Any]:
+        """Send a command in this loop turn's pipeline."""
+        return self.pipeliner().call(*args)
 
     def key(self, key: str) -> str:
         # Without Django's memcached key check (a Python loop over the key's characters, warnings
@@ -195,10 +212,10 @@ class RedisStore:
     def ttl(self, expiry: float | None) -> int | None:
         return None if expiry is None else max(1, int(expiry))
 
-    def _set_args(self, key: str, value: Any, expiry: float | None) -> list[Any]:
+    def _set_args(self, key: str, value: Any, expiry: float | None) -> tuple[Any, ...]:
         ttl = self.ttl(expiry)
-        args = ["SET", self.key(key), self.serializer.dumps(value)]
-        return args if ttl is None else [*args, "EX", ttl]
+        args = ("SET", self.key(key), self.serializer.dumps(value))
+        return args if ttl is None else (*args, "EX", ttl)
 
     async def get(self, key: str, default: Any = None) -> Any:
         value = await self.command("GET", self.key(key))
@@ -223,7 +240,7 @@ class RedisStore:
         """A ``SET ... EX`` per entry, sent together (no MULTI/EXEC), applied in the mapping's
         order (a reader that sees an entry sees those before it)."""
         if mapping:
-            await asyncio.gather(*[self.command(*self._set_args(k, v, expiry)) for k, v in mapping.items()])
+            await self.pipeliner().call_many([self._set_args(k, v, expiry) for k, v in mapping.items()])
 
     async def incr(self, key: str, delta: int = 1) -> int:
         """Like Django's ``incr``: ValueError when the key does not exist."""
