@@ -106,7 +106,7 @@ CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "mcp_sse.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("MCP_LAYER_PREFIX", "asgi")},
         }
     }

@@ -7,7 +7,9 @@ sweeps at most once per ``SWEEP_INTERVAL`` seconds; messages still expire, up to
 
     CHANNEL_LAYERS = {"default": {"BACKEND": "mcp_sse.layers.InMemoryChannelLayer"}}
 
-Like its parent it serves a single process; use channels-redis for several workers.
+Like its parent it serves a single process; for several workers use ``mcp_sse.layers.RedisChannelLayer``
+(channels-redis, with messages between consumers of one process kept out of Redis: see
+:mod:`mcp_sse.redis_layer`).
 """
 
 from __future__ import annotations
@@ -28,3 +30,13 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
             return
         self._last_sweep = now
         super()._clean_expired()  # type: ignore[misc]  # private in the stubs, present at runtime
+
+
+def __getattr__(name: str) -> object:
+    # ``mcp_sse.layers.RedisChannelLayer`` without importing channels_redis for those who use
+    # the in-memory layer only (channels_redis is the ``redis`` extra).
+    if name == "RedisChannelLayer":
+        from .redis_layer import RedisChannelLayer
+
+        return RedisChannelLayer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

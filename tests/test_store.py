@@ -29,7 +29,9 @@ def redis_caches() -> dict[str, Any]:
 
 
 CONFIGS = {
-    "locmem": lambda: {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "store-test"}},
+    "locmem": lambda: {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "store-test"}
+    },
     "redis": redis_caches,
 }
 
@@ -61,7 +63,9 @@ async def test_store_and_django_cache_share_entries(backend: str) -> None:
 
 
 async def test_other_backends_use_djangos_async_api() -> None:
-    config = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/tmp/mcp-store-test"}}
+    config = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/tmp/mcp-store-test"}
+    }
     with override_settings(CACHES=config):
         store = shared_cache()
         assert isinstance(store, ThreadStore)
@@ -95,3 +99,87 @@ async def test_our_locmem_instance_skips_key_validation_and_django_s_does_not() 
         assert await store.get(odd_key) == {"ok": 1}
         with pytest.warns(Warning, match="memcached"):
             caches["default"].get(odd_key)
+
+
+async def test_redis_set_many_gives_every_entry_its_expiry() -> None:
+    """One pipelined SET ... EX per entry (no MSET + EXPIRE): each entry expires, None keeps it."""
+    with override_settings(CACHES=redis_caches()):
+        store = shared_cache()
+        assert isinstance(store, RedisStore)
+        await store.set_many({"t1": 1, "t2": {"x": 2}}, 30)
+        client = store.client()
+        assert [0 < await client.ttl(store.key(k)) <= 30 for k in ("t1", "t2")] == [True, True]
+        assert caches["default"].get_many(["t1", "t2"]) == {"t1": 1, "t2": {"x": 2}}
+        await store.set_many({"t3": 3}, None)
+        assert await client.ttl(store.key("t3")) == -1  # no expiry
+
+
+@pytest.mark.parametrize("backend", ["locmem", "redis"])
+async def test_events_and_the_end_of_a_stream_are_one_store_write(backend: str) -> None:
+    from mcp_sse.server.events import EventStore
+
+    with override_settings(CACHES=CONFIGS[backend]()):
+        store = shared_cache()
+        writes: list[list[str]] = []
+        original = store.set_many
+
+        async def counted(mapping: dict[str, Any], expiry: float | None) -> None:
+            writes.append(list(mapping))
+            await original(mapping, expiry)
+
+        store.set_many = counted  # type: ignore[method-assign]
+        try:
+            events = EventStore()
+            await events.append("s", "st", 1, [None, {"n": 1}])  # priming event and the first message
+            assert await events.after("s", "st", 0) == ([(1, None), (2, {"n": 1})], False)
+            await events.append("s", "st", 3, [{"n": 2}], final=True)
+            assert await events.after("s", "st", 1) == ([(2, {"n": 1}), (3, {"n": 2})], True)
+            prefix = "mcp_sse:ev:s:st"
+            # Events first, then the number of the last one (a reader never sees a number whose
+            # event is missing), then the end mark: one write each time.
+            assert writes == [
+                [f"{prefix}:1", f"{prefix}:2", f"{prefix}:last"],
+                [f"{prefix}:3", f"{prefix}:last", f"{prefix}:end"],
+            ]
+        finally:
+            del store.set_many
+
+
+async def test_redis_commands_of_concurrent_requests_share_one_round_trip() -> None:
+    """Commands issued in the same loop turn go as one pipeline, each reply (or error) to its
+    own caller; a failed connection fails every command of the batch, nothing hangs."""
+    import asyncio
+
+    from mcp_sse.store import Pipeliner
+
+    with override_settings(CACHES=redis_caches()):
+        store = shared_cache()
+        assert isinstance(store, RedisStore)
+        await store.set("p", 1, 60)
+        sent: list[int] = []
+        original = Pipeliner._send
+
+        async def counted(self: Pipeliner, batch: list[Any]) -> None:
+            sent.append(len(batch))
+            await original(self, batch)
+
+        Pipeliner._send = counted  # type: ignore[method-assign]
+        try:
+            await store.client().lpush(store.key("a-list"), b"x")  # GET on a list: WRONGTYPE
+            results = await asyncio.gather(
+                store.get("p"), store.get("missing", "d"), store.get("a-list"), return_exceptions=True
+            )
+            assert results[:2] == [1, "d"] and "WRONGTYPE" in str(results[2])
+            assert sent == [3]  # one round trip for the three
+            await store.set_many({"q": 1, "r": 2}, 60)
+            assert sent == [3, 1]  # one call of two commands
+            assert await store.get("q") == 1  # a lone command: a pipeline of one
+        finally:
+            Pipeliner._send = original  # type: ignore[method-assign]
+        await store.delete("a-list")
+
+    dead = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    with override_settings(CACHES=dead):
+        store = shared_cache()
+        results = await asyncio.wait_for(asyncio.gather(store.get("a"), store.get("b"), return_exceptions=True), 30)
+        assert all(isinstance(r, Exception) and "connect" in str(r).lower() for r in results), results

@@ -28,11 +28,26 @@ class EventStore:
     def _prefix(self, session_id: str, stream_id: str) -> str:
         return f"mcp_sse:ev:{session_id}:{stream_id}"
 
-    async def append(self, session_id: str, stream_id: str, seq: int, message: dict[str, Any] | None) -> None:
-        """Store event ``seq`` of a stream (``message`` None is the priming event)."""
-        ttl = mcp_settings.EVENT_STORE_TTL
+    async def append(
+        self,
+        session_id: str,
+        stream_id: str,
+        first_seq: int,
+        messages: list[dict[str, Any] | None],
+        *,
+        final: bool = False,
+    ) -> None:
+        """Store events ``first_seq``, ``first_seq + 1``, ... of a stream (a None message is the
+        priming event), and with ``final`` that the stream ends there: one store write. The
+        events go first, then ``last`` (and ``end``), so a reader never sees a number whose event
+        is missing."""
         prefix = self._prefix(session_id, stream_id)
-        await self.cache.set_many({f"{prefix}:{seq}": {"m": message}, f"{prefix}:last": seq}, ttl)
+        entries: dict[str, Any] = {f"{prefix}:{first_seq + n}": {"m": m} for n, m in enumerate(messages)}
+        last = first_seq + len(messages) - 1
+        entries[f"{prefix}:last"] = last
+        if final:
+            entries[f"{prefix}:end"] = last
+        await self.cache.set_many(entries, mcp_settings.EVENT_STORE_TTL)
 
     async def mark_finished(self, session_id: str, stream_id: str, seq: int) -> None:
         await self.cache.set(f"{self._prefix(session_id, stream_id)}:end", seq, mcp_settings.EVENT_STORE_TTL)
@@ -54,4 +69,3 @@ class EventStore:
         found = await self.cache.get_many(keys) if keys else {}
         events = [(n, found[f"{prefix}:{n}"]["m"]) for n in range(first, last + 1) if f"{prefix}:{n}" in found]
         return events, f"{prefix}:end" in head
-

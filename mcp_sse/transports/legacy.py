@@ -109,11 +109,9 @@ class SSEStreamConsumer(MCPConsumer):
             await self.serve_request(parsed)
 
     async def serve_request(self, request: Request, *, own_task: bool = False) -> None:
-        if request.method != "initialize" and request.method != "ping":
-            # Pick up changes made through other workers (log level, subscriptions).
-            fresh = await self.server.sessions.get(self.session.id)
-            if fresh is not None:
-                self.session = fresh
+        # No re-read of the session from the store: every request and notification of a legacy
+        # session is served here (POSTs to any worker are forwarded to this consumer), and the
+        # handlers change ``self.session`` in place, so it is never behind the store's copy.
         facts = RequestFacts(request, self.caller, self.transport_name, self.remote_addr, self.session.id)
         era = self.server.stateful
         exchange = era.exchange(facts, self.session, self.port)

@@ -75,23 +75,37 @@ class PostStream:
 
     async def emit(self, message: dict[str, Any]) -> None:
         async with self.lock:
-            log = self.log or await self._begin()
-            await self._push(log, message)
+            if self.log is None:
+                await self._begin(message)
+            else:
+                await self._push(self.log, message)
 
-    async def _begin(self) -> EventLog:
+    async def _begin(self, first: dict[str, Any] | None = None) -> EventLog:
+        """Turn the response into a stream: the priming event (2025-11-25+) and ``first``, the
+        message that caused it, stored in one write, then sent."""
         log = self.log = EventLog(self.consumer.server.events, self.session.id, secrets.token_urlsafe(9))
         self.consumer.watch_disconnect_in_background()  # only streams care whether the client left
         await self.consumer.start_sse()
-        if versions.at_least(self.version, versions.V2025_11_25):
-            await log.prime(self.consumer)
+        priming = versions.at_least(self.version, versions.V2025_11_25)
+        stored: list[dict[str, Any] | None] = [None] if priming else []
+        if first is not None:
+            stored.append(first)
+        event_ids = await log.append_many(stored) if stored else []
+        if priming:
+            await self.consumer.write_event(None, event_id=event_ids[0], retry_ms=mcp_settings.SSE_RETRY_MS)
         limit = mcp_settings.POST_STREAM_MAX_SECONDS
         if limit:
             loop = asyncio.get_running_loop()
             self.close_timer = loop.call_later(float(limit), lambda: asyncio.ensure_future(self.close_for_polling()))
+        if first is not None:
+            await self._send(log, first, event_ids[-1])
         return log
 
     async def _push(self, log: EventLog, message: dict[str, Any] | None, *, final: bool = False) -> None:
-        event_id = await log.append(message, final=final)
+        await self._send(log, message, await log.append(message, final=final), final=final)
+
+    async def _send(self, log: EventLog, message: dict[str, Any] | None, event_id: str, *, final: bool = False) -> None:
+        """Write a stored event to the client, or once it has gone, to whoever resumed the stream."""
         if not self.detached and await self.consumer.write_event(message, event_id=event_id):
             return
         self.detached = True

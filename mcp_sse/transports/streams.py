@@ -168,11 +168,15 @@ class EventLog:
 
     async def append(self, message: dict[str, Any] | None, *, final: bool = False) -> str:
         """Store the next event (None: the priming event) and return its id."""
-        self.seq += 1
-        await self.store.append(self.session_id, self.stream_id, self.seq, message)
-        if final:
-            await self.store.mark_finished(self.session_id, self.stream_id, self.seq)
-        return f"{self.stream_id}.{self.seq}"
+        return (await self.append_many([message], final=final))[-1]
+
+    async def append_many(self, messages: list[dict[str, Any] | None], *, final: bool = False) -> list[str]:
+        """Store the next events in one store write (``final``: the stream ends with the last);
+        their ids."""
+        first = self.seq + 1
+        self.seq += len(messages)
+        await self.store.append(self.session_id, self.stream_id, first, messages, final=final)
+        return [f"{self.stream_id}.{n}" for n in range(first, self.seq + 1)]
 
     async def finish(self) -> None:
         await self.store.mark_finished(self.session_id, self.stream_id, self.seq)
