@@ -290,13 +290,11 @@ class TaskManager:
     async def cancel(self, task: Task) -> None:
         """``tasks/cancel``: idempotent; a running task is flagged (and cancelled at once when it
         runs here; otherwise its worker sees the flag within ``WATCH_INTERVAL``)."""
-        if task.is_terminal:
-            return
-        await Task.objects.filter(pk=task.pk).aupdate(cancel_requested=True)
-        self.lifecycle.cancel(self.key(task.id), "cancelled by the client")
+        if await cancel_task(task.id):
+            self.lifecycle.cancel(self.key(task.id), "cancelled by the client")
 
 
 async def cancel_task(task_id: str) -> bool:
-    """Cancel a task from outside a request (the admin's action): the same flag ``tasks/cancel``
-    sets, seen by whichever worker runs it. False when it had already ended."""
+    """Ask for a task's cancellation: the flag its worker watches, wherever it runs. The one
+    path of ``tasks/cancel`` and the admin's action. False when the task had already ended."""
     return bool(await Task.objects.filter(pk=task_id).exclude(status__in=Task.TERMINAL).aupdate(cancel_requested=True))

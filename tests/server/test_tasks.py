@@ -223,3 +223,33 @@ def test_registrations_check_their_task_mode() -> None:
     finally:
         for made_tool in made:
             default_registry.remove_tool(made_tool.name)
+
+
+@pytest.mark.parametrize(("key", "value", "check_id"), [("TASK_TTL_MS", 0, "mcp_sse.E060"), ("TASK_POLL_INTERVAL_MS", 1.5, "mcp_sse.E061")])
+def test_task_settings_are_checked(key: str, value: object, check_id: str) -> None:
+    from django.test import override_settings
+
+    from mcp_sse import checks
+
+    with override_settings(MCP_SSE={key: value}):
+        assert check_id in [e.id for e in checks.check_settings()]
+
+
+async def test_the_admin_cancel_action_stops_a_running_task(task_tools: None) -> None:
+    """The admin's action takes the same path as tasks/cancel: the flag the running worker watches."""
+    from asgiref.sync import sync_to_async
+    from django.test import Client
+
+    client = Modern()
+    task_id = (await client.call("tt_slow", {"seconds": 60}))["result"]["taskId"]
+    boss = await get_user_model().objects.acreate(username="boss", is_staff=True, is_superuser=True)
+    admin = Client()
+    await sync_to_async(admin.force_login)(boss)
+    listing = await sync_to_async(admin.get)("/admin/mcp_sse/task/")
+    assert listing.status_code == 200 and "tt_slow" in listing.content.decode()
+    posted = await sync_to_async(admin.post)("/admin/mcp_sse/task/", {"action": "cancel_tasks", "_selected_action": [task_id]})
+    assert posted.status_code == 302
+    ended = await client.until(task_id, "cancelled", timeout=5)
+    assert ended["status"] == "cancelled"
+    detail = await sync_to_async(admin.get)(f"/admin/mcp_sse/task/{task_id}/change/")
+    assert detail.status_code == 200 and 'name="tool"' not in detail.content.decode()  # read-only
