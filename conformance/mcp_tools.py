@@ -505,3 +505,69 @@ async def test_input_required_result_prompt(ctx: tools.Context) -> str:
     )
     context = (answer.get("content") or {}).get("context", "")
     return f"Use this context: {context}"
+
+
+# -- the tasks extension (SEP-2663): the fixtures its tasks-* scenarios call ---------------
+
+
+@tools.tool
+def greet(name: str) -> str:
+    """Greets someone, inline (never a task)."""
+    return f"Hello, {name}!"
+
+
+@tools.tool(task="optional")
+async def slow_compute(ctx: tools.Context, seconds: float = 1.0, label: str = "") -> str:
+    """Works for `seconds`, as a task when the client takes tasks; stops when cancelled."""
+    await asyncio.sleep(max(0.0, min(seconds, 600.0)))
+    return f"computed {label or 'result'} in {seconds:g} s"
+
+
+@tools.tool(task="required")
+async def failing_job() -> str:
+    """Works a second, then fails as a tool (the task still completes, with isError)."""
+    await asyncio.sleep(1.0)
+    raise tools.ToolError("the job failed")
+
+
+@tools.tool(task="optional")
+async def protocol_error_job() -> str:
+    """Fails with a JSON-RPC error (the task ends "failed")."""
+    from mcp_sse.protocol.errors import INVALID_PARAMS, MCPError
+
+    await asyncio.sleep(0.2)
+    raise MCPError(INVALID_PARAMS, "protocol_error_job always fails with a protocol error")
+
+
+@tools.tool(task="optional")
+async def confirm_delete(ctx: tools.Context, filename: str) -> str:
+    """Asks the user to confirm before it "deletes" a file."""
+    answer = await ctx.elicit(
+        f"Delete {filename}?",
+        {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]},
+    )
+    confirmed = answer.get("action") == "accept" and (answer.get("content") or {}).get("confirm") is True
+    return f"{filename} deleted" if confirmed else f"{filename} kept"
+
+
+@tools.tool(task="optional")
+async def multi_input(ctx: tools.Context) -> str:
+    """Asks two questions at once."""
+    schema = {"type": "object", "properties": {"confirm": {"type": "boolean"}}}
+    first, second = await asyncio.gather(
+        ctx.elicit("First question?", schema, key="first"), ctx.elicit("Second question?", schema, key="second")
+    )
+    return f"answers: {first.get('action')}, {second.get('action')}"
+
+
+@tools.tool(task="required", task_starts="begin_task")
+async def test_tool_with_task(ctx: tools.Context) -> str:
+    """Asks for a name in the call's own rounds, then becomes a task that greets it."""
+    answer = await ctx.elicit(
+        "What is your name?",
+        {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        key="user_name",
+    )
+    await ctx.begin_task()
+    await asyncio.sleep(0.5)
+    return f"Hello, {(answer.get('content') or {}).get('name', 'stranger')}!"

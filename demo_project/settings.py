@@ -144,6 +144,7 @@ MCP_SSE = {
     if os.environ.get("MCP_POST_STREAM_MAX_SECONDS")
     else None,
     "KEEPALIVE_INTERVAL": float(os.environ.get("MCP_KEEPALIVE_INTERVAL", "15")),
+    "LEASE_SECONDS": float(os.environ.get("MCP_LEASE_SECONDS", "15")),
 }
 if os.environ.get("MCP_CALL_LOG") == "0":
     # Benchmarks compare call logging on and off.

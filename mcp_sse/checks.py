@@ -165,6 +165,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="mcp_sse.E020",
             )
         )
+    ttl = mcp_settings.TASK_TTL_MS
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
+        problems.append(
+            Error(
+                f"MCP_SSE['TASK_TTL_MS'] must be a positive integer (milliseconds) or None, not {ttl!r}",
+                id="mcp_sse.E060",
+            )
+        )
+    poll = mcp_settings.TASK_POLL_INTERVAL_MS
+    if isinstance(poll, bool) or not isinstance(poll, int) or poll <= 0:
+        problems.append(
+            Error(
+                f"MCP_SSE['TASK_POLL_INTERVAL_MS'] must be a positive integer (milliseconds), not {poll!r}",
+                id="mcp_sse.E061",
+            )
+        )
     lease = mcp_settings.LEASE_SECONDS
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
         problems.append(

@@ -85,6 +85,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a worker's lease on work others wait for (a call's answer, a task) outlives its
     # last renewal: the longest a killed worker's work goes unnoticed. Renewed every third.
     "LEASE_SECONDS": 15.0,
+    # Tasks (2026-07-28 tasks extension): how long a task is kept after its creation (ms; None:
+    # no limit) and the polling interval suggested to clients (ms).
+    "TASK_TTL_MS": 3_600_000,
+    "TASK_POLL_INTERVAL_MS": 1000,
 }
 
 # Settings holding dotted import paths, resolved on access.

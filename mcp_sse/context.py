@@ -29,6 +29,8 @@ class ClientLink(Protocol):
 
     async def close_stream(self) -> None: ...
 
+    async def begin_task(self) -> None: ...
+
     @property
     def cancelled(self) -> bool:
         """Whether the client cancelled the request (set by the server layer)."""
@@ -195,6 +197,14 @@ class Context:
         work. A no-op on transports and revisions without resumable streams."""
         if self._link is not None:
             await self._link.close_stream()
+
+    async def begin_task(self) -> None:
+        """Where a task begins, for tools registered with ``task=`` that first ask the client
+        something (2026-07-28). Questions before this point are answered in the call's own
+        input-required rounds; the call becomes a task here, and the client polls for the rest.
+        Elsewhere (inline calls, older revisions, a task already running) it does nothing."""
+        if self._link is not None:
+            await self._link.begin_task()
 
     async def request(self, method: str, params: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
         """Ask the client something and wait for its answer (or raise on error/timeout).

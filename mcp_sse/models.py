@@ -177,6 +177,71 @@ class CallLog(models.Model):
         return f"{self.tool} {self.outcome} at {self.when:%Y-%m-%d %H:%M:%S}"
 
 
+class Task(models.Model):
+    """A tool call run as a task (the ``io.modelcontextprotocol/tasks`` extension, 2026-07-28).
+
+    The row is the task's truth, shared by every worker: it is written before the client hears
+    of the task, so ``tasks/get``, ``tasks/update`` and ``tasks/cancel`` work wherever they land.
+    The worker running it holds a lease (``mcp_sse.server.leases``) while it works; a
+    ``working`` row whose lease is gone belonged to a worker that died.
+    """
+
+    class Status(models.TextChoices):
+        WORKING = "working", "working"
+        INPUT_REQUIRED = "input_required", "input required"
+        COMPLETED = "completed", "completed"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    TERMINAL = ("completed", "failed", "cancelled")
+
+    id = models.CharField(primary_key=True, max_length=64, editable=False)
+    # Who may see it: the caller's principal (token, user or anonymous): any other gets "unknown".
+    principal = models.CharField(max_length=64, db_index=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="mcp_tasks"
+    )
+    token = models.ForeignKey(AccessToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+    tool = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WORKING, db_index=True)
+    status_message = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    updated = models.DateTimeField(default=timezone.now)
+    ttl_ms = models.BigIntegerField(null=True, blank=True, help_text="Kept this long after creation; empty: no limit.")
+    poll_interval_ms = models.IntegerField(default=1000)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it")
+
+    class Meta:
+        verbose_name = "MCP task"
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.tool} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class TaskInput(models.Model):
+    """One question a running task asked its client (``inputRequests``), and the answer.
+
+    A row per key, so answers from ``tasks/update`` on any worker are single-row updates that
+    never race with the task asking its next question."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="inputs")
+    key = models.CharField(max_length=200)
+    request = models.JSONField()
+    answer = models.JSONField(null=True, blank=True)
+    asked = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "key"], name="mcp_sse_taskinput_task_key")]
+
+
 class Dashboard(CallLog):
     """No table of its own: gives the admin's call dashboard a place in the app index."""
 

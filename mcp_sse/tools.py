@@ -71,11 +71,19 @@ def tool(
     input_schema: dict[str, Any] | None = None,
     output_schema: dict[str, Any] | None = None,
     structured_output: bool | None = None,
+    task: str | None = None,
+    task_starts: str = "call",
     registry: Registry | None = None,
 ) -> Any:
     """Register a function as a tool. Usable bare (``@tool``) or with options (``@tool(...)``).
 
-    The function is returned unchanged, so it stays callable and testable on its own.
+    ``task="optional"`` runs a 2026-07-28 call as a task (the client gets a task id at once and
+    polls ``tasks/get``) when the call declares the tasks extension, and inline otherwise;
+    ``task="required"`` refuses callers that do not declare it (-32021). Calls on older
+    revisions always run inline. ``task_starts="begin_task"`` keeps the call inline until the
+    tool calls ``ctx.begin_task()`` (questions before it use the call's own input-required
+    rounds). The function is returned unchanged, so it stays callable and
+    testable on its own.
     """
 
     def register(f: F) -> F:
@@ -91,6 +99,8 @@ def tool(
                 input_schema=input_schema,
                 output_schema=output_schema,
                 structured_output=structured_output,
+                task=task,
+                task_starts=task_starts,
             )
         )
         return f
@@ -208,6 +218,7 @@ def register_model(
     default_page_size: int | None = None,
     queryset: Any = None,
     annotations: dict[str, dict[str, Any]] | None = None,
+    task: str | dict[str, str] | None = None,
     registry: Registry | None = None,
 ) -> list[Tool]:
     """Register tools for a Django model: ``<prefix>_list``, ``_get``, ``_create``, ``_update``
@@ -222,6 +233,8 @@ def register_model(
     - ``queryset``: the rows a caller may touch, as ``callable(user) -> QuerySet`` or the name of
       a method of the model's default manager taking the user. Other rows are "not found".
     - ``annotations``: per-action overrides of the automatic hints, e.g. ``{"delete": {...}}``.
+    - ``task``: ``"optional"``/``"required"`` for every action, or per action
+      (``{"list": "optional"}``), as for :func:`tool`.
 
     Each call needs the caller's model permission (``view`` for list/get, ``add``, ``change``,
     ``delete``). Returns the registered tools.
@@ -243,6 +256,9 @@ def register_model(
         annotations=annotations,
         problems=target.problems,
     )
+    from .registry.base import task_mode
+
     for model_tool in built:
+        model_tool.task = task_mode(task.get(model_tool.action) if isinstance(task, dict) else task)
         target.add_tool(model_tool)
     return list(built)

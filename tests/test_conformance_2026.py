@@ -37,6 +37,33 @@ def test_requirements_2026_07_28_all_scored_scenarios_pass(
     assert not failed, f"failed scenarios: {failed}\n{details}"
     assert len(scored) == 37, f"expected the 37 scored scenarios, saw {len(scored)}: {sorted(scored)}"
     assert run.returncode == 0, run.output[-3000:]
+    # The tasks extension's scenarios run here too (unscored for the revision): every one passes.
+    tasks = {name: counts for name, counts in run.passed.items() if name.startswith(NOT_SCORED_PREFIXES)}
+    failing_tasks = [name for name, (_, failures) in tasks.items() if failures]
+    assert not failing_tasks, "\n".join(failure_details(tmp_path, name) for name in failing_tasks)
+
+
+def test_suite_all_65_of_65(conformance_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--suite all``: every scenario of the suite, the tasks extension's included (they run on
+    the stateless 2026-07-28 wire); on the code before tasks, the 9 tasks-* scenarios failed."""
+    run = run_suite(suite_url(conformance_server), tmp_path, "--suite", "all")
+    show(run.summary, capsys)
+    failed = [name for name, (_, failures) in run.passed.items() if failures]
+    details = "\n".join(failure_details(tmp_path, name) for name in failed)
+    assert not failed, f"failed scenarios: {failed}\n{details}"
+    assert len(run.passed) == 65, f"expected 65 scenarios, saw {len(run.passed)}: {sorted(run.passed)}"
+    assert {name for name in run.passed if name.startswith("tasks-")} >= {
+        "tasks-lifecycle",
+        "tasks-capability-negotiation",
+        "tasks-wire-fields",
+        "tasks-request-state-removal",
+        "tasks-mrtr-input",
+        "tasks-request-headers",
+        "tasks-dispatch-and-envelope",
+        "tasks-required-task-error",
+        "tasks-mrtr-composition",
+    }
+    assert run.returncode == 0, run.output[-3000:]
 
 
 @pytest.mark.parametrize("scenario", NOT_SCORED)

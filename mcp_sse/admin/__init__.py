@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 
-from ..models import AccessToken, AccessTokenQuerySet, CallLog, Dashboard, Tool, new_token_secret
+from ..models import AccessToken, AccessTokenQuerySet, CallLog, Dashboard, Task, Tool, new_token_secret
 from ..sync import LIST_OF_KIND, visibility_changed
 from . import charts, one_time, stats
 
@@ -633,6 +633,92 @@ class CallLogAdmin(admin.ModelAdmin):
     @admin.display(description="result")
     def result_pretty(self, obj: CallLog) -> SafeString:
         return _pretty_json(obj.result)
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    """Tasks (2026-07-28 tasks extension): read-only, with a cancel action."""
+
+    list_display = ("tool", "status_badge", "caller", "age", "updated_short", "worker")
+    list_filter = ("status", "tool")
+    search_fields = ("id", "tool", "user__username", "token__name")
+    list_select_related = ("user", "token")
+    actions = ["cancel_tasks"]
+    readonly_fields = (
+        "id",
+        "tool",
+        "status_badge",
+        "status_message",
+        "caller",
+        "created",
+        "updated",
+        "ttl_ms",
+        "poll_interval_ms",
+        "cancel_requested",
+        "worker",
+        "result_pretty",
+        "error_pretty",
+        "call_log_link",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tasks come from clients' calls
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The list's cancel action needs "change"; the task itself is never edited.
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.action(description="Cancel selected tasks", permissions=["change"])
+    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        from asgiref.sync import async_to_sync
+
+        from ..server.tasks import cancel_task
+
+        count = sum(1 for task_id in queryset.values_list("pk", flat=True) if async_to_sync(cancel_task)(task_id))
+        self.message_user(
+            request,
+            f"Asked {count} task{'' if count == 1 else 's'} to stop; the worker running each stops it within a second.",
+            messages.SUCCESS,
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Task) -> SafeString:
+        label = "cancelling" if obj.cancel_requested and not obj.is_terminal else obj.status
+        return format_html('<span class="mcp-badge mcp-task-{}">{}</span>', obj.status, label)
+
+    @admin.display(description="caller")
+    def caller(self, obj: Task) -> str:
+        if obj.token is not None:
+            return f"{obj.user} ({obj.token.name or obj.token.prefix})"
+        return str(obj.user) if obj.user is not None else "anonymous"
+
+    @admin.display(description="age", ordering="created")
+    def age(self, obj: Task) -> str:
+        seconds = int((timezone.now() - obj.created).total_seconds())
+        if seconds < 120:
+            return f"{seconds} s"
+        return f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+
+    @admin.display(description="updated", ordering="updated")
+    def updated_short(self, obj: Task) -> str:
+        return _short_time(obj.updated)
+
+    @admin.display(description="result")
+    def result_pretty(self, obj: Task) -> SafeString:
+        return _pretty_json(obj.result)
+
+    @admin.display(description="error")
+    def error_pretty(self, obj: Task) -> SafeString:
+        return _pretty_json(obj.error)
+
+    @admin.display(description="call log")
+    def call_log_link(self, obj: Task) -> SafeString:
+        url = reverse("admin:mcp_sse_calllog_changelist") + f"?tool={quote(obj.tool)}"
+        return format_html('<a href="{}">Calls of {}</a>', url, obj.tool)
 
 
 # -- dashboard ----------------------------------------------------------------------------

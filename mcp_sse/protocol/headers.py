@@ -37,7 +37,15 @@ PARAM_HEADER_PREFIX = "mcp-param-"
 X_MCP_HEADER = "x-mcp-header"
 
 # Which body field Mcp-Name mirrors, per method.
-NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_FIELDS = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    # The tasks extension: Mcp-Name carries the task id, so a load balancer can route by it.
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 
 BASE64_PREFIX = "=?base64?"
 BASE64_SUFFIX = "?="

@@ -14,6 +14,14 @@ from ..protocol.errors import echo
 from .results import error_result
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+TASK_MODES = (None, "optional", "required")
+
+
+def task_mode(value: str | None) -> str | None:
+    """A registration's ``task=`` value, checked (a typo must not silently run inline)."""
+    if value not in TASK_MODES:
+        raise ValueError(f'task= must be None, "optional" or "required", not {value!r}')
+    return value
 
 
 class Tool:
@@ -30,6 +38,12 @@ class Tool:
     meta: dict[str, Any] | None = None
     # Argument names carried in Mcp-Param-* headers (2026): {argument: header suffix}.
     header_params: dict[str, str] | None = None
+    # Whether a 2026-07-28 call that declares the tasks extension runs as a task: None (never),
+    # "optional" (the server runs it as a task) or "required" (callers must declare the extension).
+    task: str | None = None
+    # Where such a task begins: "call" (at once) or "begin_task" (when the tool calls
+    # ctx.begin_task(), after asking the client what it needs in the call's own rounds).
+    task_starts: str = "call"
     # The model/permissions a model-backed tool needs; None for plain functions.
     required_permission: str | None = None
     source: str = ""

@@ -16,7 +16,7 @@ from ..conf import mcp_settings
 from ..context import Context, SyncContext
 from ..protocol.content import CONTENT_TYPES, ToolError, ToolResult
 from ..protocol.errors import echo
-from .base import Prompt, PromptArgument, Resource, ResourceTemplate, Tool
+from .base import Prompt, PromptArgument, Resource, ResourceTemplate, Tool, task_mode
 from .results import error_result, prompt_messages, resource_contents, tool_result
 from .schema import flatten_schema, split_docstring, strip_titles
 from .threads import tool_threads
@@ -146,8 +146,14 @@ class FunctionTool(Tool):
         input_schema: dict[str, Any] | None = None,
         output_schema: dict[str, Any] | None = None,
         structured_output: bool | None = None,
+        task: str | None = None,
+        task_starts: str = "call",
     ) -> None:
         self.func = func
+        self.task = task_mode(task)
+        if task_starts not in ("call", "begin_task"):
+            raise ValueError(f'task_starts= must be "call" or "begin_task", not {task_starts!r}')
+        self.task_starts = task_starts
         self.name = name or func.__name__
         self.title = title
         doc_description, param_docs = split_docstring(func)

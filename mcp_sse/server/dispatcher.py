@@ -29,7 +29,7 @@ from ..protocol.errors import INVALID_PARAMS, MCPError, echo
 from ..protocol.jsonrpc import Notification, Request, error_message, result_message
 from ..registry.base import Registry, Tool, default_registry
 from .exchange import ClientRequestError, Exchange
-from .mrtr import InputRequired
+from .mrtr import BeginTask, InputRequired
 from .session import SessionStore
 
 logger = logging.getLogger("mcp_sse")
@@ -222,6 +222,9 @@ class Dispatcher:
             except InputRequired as signal:
                 call.result = signal.summary()  # 2026 MRTR round: logged as asked, not as failed
                 call.outcome = "input_required"
+                raise
+            except BeginTask:
+                call.result = {"resultType": "task"}  # the task's own run is logged when it ends
                 raise
             except ClientRequestError as exc:
                 call.result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Caller, RequestInfo
@@ -27,6 +27,7 @@ from ..protocol.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
     UNSUPPORTED_PROTOCOL_VERSION,
     MCPError,
     echo,
@@ -34,7 +35,7 @@ from ..protocol.errors import (
 )
 from ..protocol.jsonrpc import Message, Notification, Request, error_message, result_message
 from .exchange import NO_PORT, Exchange, Port
-from .mrtr import MRTR_METHODS, InputRequired, ModernExchange, RequestMeta
+from .mrtr import MRTR_METHODS, BeginTask, InputRequired, ModernExchange, RequestMeta
 from .session import Session
 
 if TYPE_CHECKING:
@@ -56,8 +57,13 @@ MODERN_METHODS = frozenset(
         "prompts/get",
         "completion/complete",
         "subscriptions/listen",
+        # The tasks extension (served by the server's TaskHandling).
+        "tasks/get",
+        "tasks/update",
+        "tasks/cancel",
     }
 )
+TASK_METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel"})
 # Results that carry caching hints (SEP-2549).
 CACHEABLE_METHODS = frozenset(
     {"server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
@@ -176,12 +182,40 @@ class StatefulEra(Era):
         await self.dispatcher.handle_notification(note, Exchange(caller=caller, info=info, session=session))
 
 
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+
+def declares_tasks(meta: RequestMeta) -> bool:
+    """Whether the request's own ``_meta`` declares the tasks extension (per request, SEP-2663)."""
+    extensions = meta.client_capabilities.get("extensions")
+    return isinstance(extensions, Mapping) and TASKS_EXTENSION in extensions
+
+
+def missing_extension(what: str) -> MCPError:
+    """-32021 naming the tasks extension as the capability the request lacks."""
+    return MCPError(
+        MISSING_REQUIRED_CLIENT_CAPABILITY,
+        f"{what} needs the client to declare the {TASKS_EXTENSION} extension in this request's _meta",
+        {"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
+    )
+
+
+class TaskHandling(Protocol):
+    """What the era needs of the tasks extension (``mcp_sse.server.tasks.TaskManager``)."""
+
+    async def create(self, request: Request, exchange: ModernExchange, answers: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def handle(self, request: Request, exchange: ModernExchange) -> dict[str, Any]: ...
+
+
 class StatelessEra(Era):
     """2026-07-28: self-contained requests, MRTR, no sessions."""
 
     name = "stateless"
     stateless = True
     transport = "stateless"
+    # Set by the server object: serves the tasks extension.
+    tasks: TaskHandling | None = None
 
     def admit(self, facts: RequestFacts) -> RequestMeta:
         """Everything checked before a modern request is served, in the spec's order of concerns:
@@ -254,22 +288,58 @@ class StatelessEra(Era):
             "supportedVersions": supported_versions(),
             "capabilities": self.dispatcher.capabilities(),
         }
+        if self.tasks is not None:
+            result["capabilities"]["extensions"] = {TASKS_EXTENSION: {}}
         if mcp_settings.INSTRUCTIONS:
             result["instructions"] = mcp_settings.INSTRUCTIONS
         return result
+
+    async def task_decision(self, request: Request, exchange: ModernExchange) -> dict[str, Any] | None:
+        """The server decides per call whether a ``tools/call`` runs as a task: a response when
+        the decision answers the call (a task created, or -32021 for a required task the request
+        cannot take); None to serve it inline (possibly until ``ctx.begin_task()``)."""
+        name = request.params.get("name")
+        tool = self.dispatcher.registry.tools.get(name) if isinstance(name, str) else None
+        if tool is None or tool.task is None or self.tasks is None:
+            return None
+        if not declares_tasks(exchange.meta):
+            if tool.task == "required":
+                return error_message(request.id, missing_extension(f"The tool {tool.name!r}").to_error())
+            return None
+        try:
+            await self.dispatcher.find_tool(tool.name, exchange)  # hidden tools stay unknown
+        except MCPError as exc:
+            return error_message(request.id, exc.to_error())
+        if tool.task_starts == "begin_task":
+            exchange.task_gate = True  # inline until ctx.begin_task()
+            return None
+        created = await self.tasks.create(request, exchange, {})
+        return result_message(request.id, self.finish_result(request.method, created, retried=False))
 
     async def handle(self, request: Request, exchange: Exchange) -> dict[str, Any]:
         """Serve one admitted modern request: an MRTR round ends in ``input_required``."""
         assert isinstance(exchange, ModernExchange)
         if request.method == "server/discover":
             return result_message(request.id, self.finish_result(request.method, self.discover(), retried=False))
+        if request.method in TASK_METHODS:
+            if self.tasks is None:
+                return error_message(request.id, method_not_found(request.method).to_error())
+            return await self.tasks.handle(request, exchange)
         if request.method in MRTR_METHODS:
             try:
                 exchange.load_inputs()
             except MCPError as exc:
                 return error_message(request.id, exc.to_error())
+        if request.method == "tools/call":
+            decided = await self.task_decision(request, exchange)
+            if decided is not None:
+                return decided
         try:
             response = await self.dispatcher.handle(request, exchange)
+        except BeginTask as signal:
+            assert self.tasks is not None
+            created = await self.tasks.create(request, exchange, signal.answers())
+            return result_message(request.id, self.finish_result(request.method, created, retried=False))
         except InputRequired as signal:
             try:
                 result = signal.exchange.input_required_result()

@@ -111,6 +111,9 @@ class Exchange:
         if self.port.close_stream is not None:
             await self.port.close_stream()
 
+    async def begin_task(self) -> None:
+        """Calls served inline have no task boundary (see ``ModernExchange``)."""
+
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self.send(notification_message(method, params))
 

@@ -58,6 +58,18 @@ class InputRequired(BaseException):
         return {"resultType": "input_required", "inputRequests": sorted(self.exchange.input_requests)}
 
 
+class BeginTask(BaseException):
+    """Ends the synchronous part of a call that becomes a task (``ctx.begin_task()``): the
+    answers gathered so far go to the task, which runs the tool again with them."""
+
+    def __init__(self, exchange: ModernExchange) -> None:
+        super().__init__("task begins")
+        self.exchange = exchange
+
+    def answers(self) -> dict[str, Any]:
+        return {**self.exchange.remembered, **self.exchange.used_answers}
+
+
 def _digest(method: str, params: Mapping[str, Any]) -> str:
     """Identifies the originating request: method, name/uri and arguments (canonical JSON)."""
     subject = {
@@ -97,7 +109,7 @@ def load_request_state(token: Any, *, principal: str, method: str, digest: str) 
     return {"answers": answers if isinstance(answers, dict) else {}, "state": state if isinstance(state, dict) else {}}
 
 
-def _check_answer(key: str, method: str, answer: Any) -> dict[str, Any]:
+def check_answer(key: str, method: str, answer: Any) -> dict[str, Any]:
     """Light shape checks of one input response (a wrong shape is a protocol error)."""
     if not isinstance(answer, dict):
         raise MCPError(INVALID_PARAMS, f"Invalid params: inputResponses[{echo(key, quoted=True)}] must be an object")
@@ -138,6 +150,13 @@ class ModernExchange(Exchange):
         self.used_answers: dict[str, Any] = {}
         self.retried = False
         self._numbered = 0
+        # Set when this call will become a task at ctx.begin_task() (a task-capable tool called
+        # by a client that declared the tasks extension).
+        self.task_gate = False
+
+    async def begin_task(self) -> None:
+        if self.task_gate:
+            raise BeginTask(self)
 
     def load_inputs(self) -> None:
         """Take ``inputResponses`` / ``requestState`` from a retry (MRTR methods only)."""
@@ -175,7 +194,7 @@ class ModernExchange(Exchange):
             key = f"input_{self._numbered}"
             self._numbered += 1
         if key in self.input_responses:
-            answer = _check_answer(key, method, self.input_responses[key])
+            answer = check_answer(key, method, self.input_responses[key])
         elif key in self.remembered:
             answer = self.remembered[key]
         else:

@@ -13,6 +13,7 @@ from .eras import Era, StatefulEra, StatelessEra, is_stateless
 from .events import EventStore
 from .requests import RequestLifecycle
 from .session import SessionStore
+from .tasks import TaskManager
 
 
 class MCPServer:
@@ -26,6 +27,8 @@ class MCPServer:
         self.stateful = StatefulEra(self.dispatcher)
         self.stateless = StatelessEra(self.dispatcher)
         self.requests = RequestLifecycle()
+        self.tasks = TaskManager(self.dispatcher, self.requests)
+        self.stateless.tasks = self.tasks
 
     def era_for(self, message: Message, *, batch: bool, session_header: str, version_header: str) -> Era:
         """The era of a POSTed message (see :func:`~mcp_sse.server.eras.is_stateless`)."""
