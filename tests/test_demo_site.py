@@ -17,7 +17,17 @@ pytestmark = pytest.mark.live
 
 def is_fixture(name: str) -> bool:
     """A name or URI of the conformance app (conformance/mcp_tools.py)."""
-    return name.startswith(("test_", "test://")) or name in ("json_schema_2020_12_tool", "template-data")
+    return name.startswith(("test_", "test://")) or name in (
+        "json_schema_2020_12_tool",
+        "template-data",
+        # The tasks extension's fixtures, named as the suite calls them.
+        "greet",
+        "slow_compute",
+        "failing_job",
+        "protocol_error_job",
+        "confirm_delete",
+        "multi_input",
+    )
 
 
 async def listed(server: LiveServer) -> dict[str, set[str]]:

@@ -102,3 +102,36 @@ async def test_a_task_whose_worker_is_killed_fails_within_the_lease(task_pair: t
     assert failed["error"]["code"] == -32603 and failed["error"]["data"] == {"reason": "worker-lost"}
     assert waited <= LEASE_SECONDS + 2, f"reported failed {waited:.1f} s after the kill (lease {LEASE_SECONDS} s)"
     print(f"task reported failed {waited:.2f} s after kill -9 (lease {LEASE_SECONDS} s)")
+
+
+async def test_a_listen_stream_on_b_hears_the_task_on_a_end(task_pair: tuple[LiveServer, LiveServer]) -> None:
+    """notifications/tasks reach a subscriptions/listen stream that listed the task, across workers;
+    a task id the caller does not own is not acknowledged."""
+    from tests.sse_client import events, next_event
+
+    a, b = task_pair
+    task_id = await create(a, "slow_compute", {"seconds": 1.5, "label": "heard"})
+    body = {
+        "jsonrpc": "2.0",
+        "id": "listen-tasks",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"taskIds": [task_id, "not-mine"]}, "_meta": META},
+    }
+    headers = {
+        "mcp-protocol-version": V,
+        "mcp-method": "subscriptions/listen",
+        "accept": "text/event-stream, application/json",
+    }
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(20, read=30)) as http,
+        http.stream("POST", b.mcp_url, json=body, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        stream = events(response)
+        ack = (await next_event(stream)).json()
+        assert ack["params"]["notifications"] == {"taskIds": [task_id]}
+        heard = (await next_event(stream, timeout=15)).json()
+    assert heard["method"] == "notifications/tasks"
+    assert heard["params"]["taskId"] == task_id and heard["params"]["status"] == "completed"
+    assert "heard" in heard["params"]["result"]["content"][0]["text"]
+    assert heard["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-tasks"

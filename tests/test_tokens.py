@@ -94,6 +94,7 @@ async def admin_revoke(http: httpx.AsyncClient, server: LiveServer, token_id: in
         data={
             "action": "revoke",
             "_selected_action": str(token_id),
+            "confirmed": "yes",  # the answer on the confirmation page the action shows first
             "index": "0",
             "csrfmiddlewaretoken": csrf.group(1),
         },

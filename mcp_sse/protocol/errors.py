@@ -75,3 +75,12 @@ def invalid_params(message: str, data: Any = None) -> MCPError:
 
 def method_not_found(method: str) -> MCPError:
     return MCPError(METHOD_NOT_FOUND, f"Method not found: {echo(method)}")
+
+
+def missing_extension(what: str, extension: str) -> MCPError:
+    """-32021 naming an extension the request did not declare (``data`` as SEP-2663 shows it)."""
+    return MCPError(
+        MISSING_REQUIRED_CLIENT_CAPABILITY,
+        f"{what} needs the client to declare the {extension} extension in this request's _meta",
+        {"requiredCapabilities": {"extensions": {extension: {}}}},
+    )

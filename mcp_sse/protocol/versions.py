@@ -48,3 +48,13 @@ def is_modern_request(params: Any) -> bool:
         return False
     meta = params.get("_meta")
     return isinstance(meta, dict) and META_PROTOCOL_VERSION in meta
+
+
+# The tasks extension (SEP-2663), declared per request in _meta's client capabilities.
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+
+def declares_extension(client_capabilities: Any, extension: str) -> bool:
+    """Whether a request's client capabilities declare ``extension``."""
+    extensions = client_capabilities.get("extensions") if isinstance(client_capabilities, dict) else None
+    return isinstance(extensions, dict) and extension in extensions

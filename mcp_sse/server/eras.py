@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Caller, RequestInfo
+from ..protocol import errors, versions
 from ..protocol import headers as mirrored
-from ..protocol import versions
 from ..protocol.errors import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
-    MISSING_REQUIRED_CLIENT_CAPABILITY,
     UNSUPPORTED_PROTOCOL_VERSION,
     MCPError,
     echo,
@@ -182,22 +181,14 @@ class StatefulEra(Era):
         await self.dispatcher.handle_notification(note, Exchange(caller=caller, info=info, session=session))
 
 
-TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
-
-
 def declares_tasks(meta: RequestMeta) -> bool:
     """Whether the request's own ``_meta`` declares the tasks extension (per request, SEP-2663)."""
-    extensions = meta.client_capabilities.get("extensions")
-    return isinstance(extensions, Mapping) and TASKS_EXTENSION in extensions
+    return versions.declares_extension(meta.client_capabilities, versions.TASKS_EXTENSION)
 
 
 def missing_extension(what: str) -> MCPError:
     """-32021 naming the tasks extension as the capability the request lacks."""
-    return MCPError(
-        MISSING_REQUIRED_CLIENT_CAPABILITY,
-        f"{what} needs the client to declare the {TASKS_EXTENSION} extension in this request's _meta",
-        {"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
-    )
+    return errors.missing_extension(what, versions.TASKS_EXTENSION)
 
 
 class TaskHandling(Protocol):
@@ -289,7 +280,7 @@ class StatelessEra(Era):
             "capabilities": self.dispatcher.capabilities(),
         }
         if self.tasks is not None:
-            result["capabilities"]["extensions"] = {TASKS_EXTENSION: {}}
+            result["capabilities"]["extensions"] = {versions.TASKS_EXTENSION: {}}
         if mcp_settings.INSTRUCTIONS:
             result["instructions"] = mcp_settings.INSTRUCTIONS
         return result

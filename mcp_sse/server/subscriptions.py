@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import access
 from ..context import Caller
+from ..models import Task
 from ..protocol import versions
-from ..protocol.errors import INVALID_PARAMS, MCPError
+from ..protocol.errors import INVALID_PARAMS, MCPError, missing_extension
 from ..protocol.jsonrpc import notification_message, result_message
 
 if TYPE_CHECKING:
@@ -25,11 +26,14 @@ class ListenFilter:
 
     lists: set[str] = field(default_factory=set)  # "tools", "prompts", "resources"
     resources: list[str] = field(default_factory=list)
+    task_ids: list[str] = field(default_factory=list)  # the caller's own tasks (tasks extension)
 
     def acknowledged(self) -> dict[str, Any]:
         honoured: dict[str, Any] = {name: True for name, kind in LIST_FILTERS.items() if kind in self.lists}
         if self.resources:
             honoured["resourceSubscriptions"] = list(self.resources)
+        if self.task_ids:
+            honoured["taskIds"] = list(self.task_ids)
         return honoured
 
 
@@ -59,7 +63,29 @@ async def listen_filter(params: Mapping[str, Any], caller: Caller, dispatcher: D
             for uri in dict.fromkeys(uris):
                 if _readable(uri, rules, caller, dispatcher):
                     chosen.resources.append(uri)
+    task_ids = requested.get("taskIds")
+    if task_ids is not None:
+        if not isinstance(task_ids, list) or not all(isinstance(t, str) for t in task_ids):
+            raise MCPError(INVALID_PARAMS, "Invalid params: notifications.taskIds must be a list of task ids")
+        meta = params.get("_meta")
+        declared = meta.get(versions.META_CLIENT_CAPABILITIES) if isinstance(meta, Mapping) else None
+        if not versions.declares_extension(declared, versions.TASKS_EXTENSION):
+            raise missing_extension("Task notifications", versions.TASKS_EXTENSION)
+        # Only the caller's own tasks: another caller's id is not acknowledged (nor revealed).
+
+        own = Task.objects.filter(pk__in=task_ids[:1000], principal=caller.principal_key[:64])
+        found = {pk async for pk in own.values_list("pk", flat=True)}
+        chosen.task_ids = [t for t in dict.fromkeys(task_ids) if t in found]
     return chosen
+
+
+def task_status(detailed: dict[str, Any], chosen: ListenFilter, subscription_id: Any) -> dict[str, Any] | None:
+    """``notifications/tasks`` (the whole ``DetailedTask``) for a stream that listed the task."""
+    if detailed.get("taskId") not in chosen.task_ids:
+        return None
+    return notification_message(
+        "notifications/tasks", {**detailed, "_meta": {versions.META_SUBSCRIPTION_ID: subscription_id}}
+    )
 
 
 def _readable(uri: str, rules: dict[str, Any], caller: Caller, dispatcher: Dispatcher) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from django.utils import timezone
 from ..conf import mcp_settings
 from ..context import Caller, RequestInfo
 from ..models import Task, TaskInput
+from ..notify import broadcast
 from ..protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, MISSING_REQUIRED_CLIENT_CAPABILITY, MCPError, echo
 from ..protocol.jsonrpc import Request, error_message, result_message
 from .eras import Era, declares_tasks, missing_extension
@@ -44,6 +45,8 @@ logger = logging.getLogger("mcp_sse")
 
 # Seconds between a running task's looks at its row (a cancel or answers from another worker).
 WATCH_INTERVAL = 0.25
+# Broadcast when a task's state changes: listen streams that listed it send notifications/tasks.
+TASK_CHANGED = "mcp.task_changed"
 LOST_WORKER_MESSAGE = "The worker running this task stopped before the task finished"
 
 
@@ -67,6 +70,7 @@ class TaskExchange(ModernExchange):
     def __init__(self, *, task_id: str, caller: Caller, info: RequestInfo, meta: RequestMeta, params: Any) -> None:
         super().__init__(caller=caller, info=info, port=NO_PORT, meta=meta, params=params)
         self.task_id = task_id
+        self.announce: Callable[[str], Awaitable[None]] | None = None
 
     async def request(self, method: str, params: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
         capability = REQUIRED_CAPABILITY.get(method)
@@ -83,9 +87,11 @@ class TaskExchange(ModernExchange):
             self._numbered += 1
         if key in self.remembered:  # answered in the call's rounds before the task began
             return dict(self.remembered[key])
-        await TaskInput.objects.aget_or_create(
+        _, asked = await TaskInput.objects.aget_or_create(
             task_id=self.task_id, key=key, defaults={"request": {"method": method, "params": params}}
         )
+        if asked and self.announce is not None:
+            await self.announce(self.task_id)  # the task is input_required now
         while True:
             rows = TaskInput.objects.filter(task_id=self.task_id, key=key)
             found = await rows.values_list("answer", flat=True).afirst()
@@ -161,6 +167,7 @@ class TaskManager:
             task_id=task.id, caller=caller, info=exchange.info, meta=exchange.meta, params=params
         )
         run_exchange.remembered = dict(answers)
+        run_exchange.announce = self.announce
         call = Request(request.id, "tools/call", params)
         self.lifecycle.detach(self.run_era, call, run_exchange, key=self.key(task.id))
         return {"resultType": "task", **self.describe(task, detailed=False)}
@@ -189,6 +196,20 @@ class TaskManager:
             lease = self._leases.pop(task_id, None)
             if lease is not None:
                 await lease.release()
+        await self.announce(task_id)
+
+    async def announce(self, task_id: str) -> None:
+        """Tell the listen streams of every worker that the task changed (``notifications/tasks``
+        goes to those that listed it); they read its state from the row."""
+        try:
+            await broadcast({"type": TASK_CHANGED, "task_id": task_id})
+        except Exception:  # a notification is optional; the task goes on
+            logger.warning("mcp_sse: could not announce a change of task %s", task_id, exc_info=True)
+
+    async def snapshot(self, task_id: str) -> dict[str, Any] | None:
+        """The ``DetailedTask`` a listen stream sends, or None if the task is gone."""
+        task = await Task.objects.filter(pk=task_id).afirst()
+        return None if task is None else await self.detail(task)
 
     async def watch_for_cancel(self, task_id: str) -> None:
         """Cancel the running task when its row says so (``tasks/cancel`` on another worker)."""
@@ -238,6 +259,7 @@ class TaskManager:
                 updated=timezone.now(),
             )
             await task.arefresh_from_db()
+            await self.announce(task.id)
         return task
 
     def describe(self, task: Task, *, detailed: bool, status: str | None = None) -> dict[str, Any]:
@@ -286,6 +308,8 @@ class TaskManager:
             method = request.get("method") if isinstance(request, Mapping) else None
             answer = check_answer(key, str(method), responses[key])
             await TaskInput.objects.filter(task=task, key=key, answer__isnull=True).aupdate(answer=answer)
+        if outstanding:
+            await self.announce(task.id)
 
     async def cancel(self, task: Task) -> None:
         """``tasks/cancel``: idempotent; a running task is flagged (and cancelled at once when it

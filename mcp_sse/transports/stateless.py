@@ -143,6 +143,15 @@ class ListenStream(Stream):
     async def mcp_resource_updated(self, message: dict[str, Any]) -> bool | None:
         return await self.send(subscriptions.resource_updated(message.get("uri"), self.chosen, self.subscription_id))
 
+    async def mcp_task_changed(self, message: dict[str, Any]) -> bool | None:
+        task_id = message.get("task_id")
+        if task_id not in self.chosen.task_ids:
+            return None
+        detailed = await self.consumer.server.tasks.snapshot(str(task_id))
+        if detailed is None:
+            return None
+        return await self.send(subscriptions.task_status(detailed, self.chosen, self.subscription_id))
+
     async def send(self, notification: dict[str, Any] | None) -> bool | None:
         if notification is not None and not await self.consumer.write_event(notification):
             return False  # the client is gone
