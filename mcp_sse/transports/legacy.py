@@ -13,12 +13,14 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from ..conf import mcp_settings
+from ..context import Caller
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
 from ..protocol.jsonrpc import Notification, Request, Response, parse_message
 from ..server.eras import RequestFacts
 from ..server.exchange import Port
-from ..server.routing import BROADCAST_GROUP, session_group
+from ..server.leases import Lease, is_alive
+from ..server.routing import BROADCAST_GROUP, session_group, session_stream_lease
 from ..server.session import Session
 from .base import HTTPError, MCPConsumer
 from .streams import SessionStream
@@ -29,12 +31,22 @@ CONCURRENT_METHODS = ("tools/call", "resources/read", "prompts/get", "completion
 
 
 class LegacyStream(SessionStream):
-    """The ``/sse`` stream: the ``endpoint`` event, then every message of the session."""
+    """The ``/sse`` stream: the ``endpoint`` event, then every message of the session.
+
+    Its worker holds the session's stream lease while it is open: a POST for the session on any
+    worker checks it, so once this worker is gone (killed) the client gets 404 and reconnects
+    instead of 202 for a message nobody will read.
+    """
 
     consumer: SSEStreamConsumer
 
+    def __init__(self, consumer: SSEStreamConsumer, session_id: str, caller: Caller) -> None:
+        super().__init__(consumer, session_id, caller)
+        self.lease = Lease(session_stream_lease(session_id))
+
     async def open(self) -> bool:
         consumer = self.consumer
+        await self.lease.acquire()
         await consumer.join(session_group(self.session_id))
         await consumer.join(BROADCAST_GROUP)
         await consumer.start_sse()
@@ -60,6 +72,7 @@ class LegacyStream(SessionStream):
         for task in list(self.consumer.tasks):
             task.cancel()
         await self.consumer.server.sessions.delete(self.session_id)
+        await self.lease.release()
 
 
 class SSEStreamConsumer(MCPConsumer):
@@ -134,9 +147,16 @@ class SSEMessagesConsumer(MCPConsumer):
         session_id = (query.get("session_id") or [""])[0].strip()
         if not session_id:
             raise HTTPError(400, "Bad Request: missing session_id query parameter")
-        session = await self.server.sessions.get(session_id)
+        # Both reads go to the store in one pipelined round trip.
+        session, stream_alive = await asyncio.gather(
+            self.server.sessions.get(session_id), is_alive(session_stream_lease(session_id))
+        )
         if session is None or session.principal != caller.principal_key or session.transport != "sse":
             raise HTTPError(404, "Session not found: open a new stream at the SSE endpoint")
+        if not stream_alive:
+            # The worker holding the session's stream died without ending it: the session is over.
+            await self.server.sessions.delete(session_id)
+            raise HTTPError(404, "Session not found: its stream is gone, open a new one at the SSE endpoint")
         content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type != "application/json":
             raise HTTPError(415, "Unsupported Media Type: Content-Type must be application/json")

@@ -170,12 +170,14 @@ class EventLog:
         """Store the next event (None: the priming event) and return its id."""
         return (await self.append_many([message], final=final))[-1]
 
-    async def append_many(self, messages: list[dict[str, Any] | None], *, final: bool = False) -> list[str]:
-        """Store the next events in one store write (``final``: the stream ends with the last);
-        their ids."""
+    async def append_many(
+        self, messages: list[dict[str, Any] | None], *, final: bool = False, request_ids: list[Any] | None = None
+    ) -> list[str]:
+        """Store the next events in one store write (``final``: the stream ends with the last;
+        ``request_ids``: the requests it answers); their ids."""
         first = self.seq + 1
         self.seq += len(messages)
-        await self.store.append(self.session_id, self.stream_id, first, messages, final=final)
+        await self.store.append(self.session_id, self.stream_id, first, messages, final=final, request_ids=request_ids)
         return [f"{self.stream_id}.{n}" for n in range(first, self.seq + 1)]
 
     async def finish(self) -> None:
@@ -193,6 +195,9 @@ class EventLog:
 
     async def exists(self) -> bool:
         return await self.store.exists(self.session_id, self.stream_id)
+
+    async def request_ids(self) -> list[Any]:
+        return await self.store.request_ids(self.session_id, self.stream_id)
 
     async def replay(self, consumer: MCPConsumer, events: list[tuple[int, dict[str, Any] | None]]) -> None:
         """Write stored events (from :meth:`stored`) again, with their ids."""
