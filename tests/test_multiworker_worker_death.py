@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.live import LiveServer
-from tests.sse_client import events, next_event
+from tests.sse_client import events, next_event, response_to
 from tests.test_multiworker_streamable import initialize, session_headers
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -75,17 +75,12 @@ async def test_a_resume_on_b_of_a_stream_whose_worker_was_killed_ends_with_an_er
         assert last_id is not None
         killed = kill(a)
         resume = {**session_headers(session), "accept": "text/event-stream", "last-event-id": last_id}
-        answer: dict[str, Any] | None = None
         async with http.stream("GET", b.mcp_url, headers=resume) as resumed:
             assert resumed.status_code == 200
-            async for event in events(resumed):
-                message = event.json() if event.data else {}
-                if message.get("id") == 5:
-                    answer = message
-                    answer_id = event.id
-                    break
+            found = await response_to(events(resumed), 5)
         waited = time.monotonic() - killed
-        assert answer is not None
+        assert found is not None
+        answer, answer_event = found
         assert answer["error"]["code"] == -32603, answer
         assert answer["error"]["data"] == {"reason": "worker-lost"}
         assert waited <= LEASE_SECONDS + 2, f"the error came {waited:.2f} s after kill -9 (lease {LEASE_SECONDS} s)"
@@ -97,7 +92,7 @@ async def test_a_resume_on_b_of_a_stream_whose_worker_was_killed_ends_with_an_er
             replayed = [event.json() for event in [e async for e in events(again)] if event.data]
         assert replayed[-1] == answer and time.monotonic() - started < 2
         # Nothing after the verdict: resuming from it is an empty, ended stream.
-        after = {**resume, "last-event-id": answer_id}
+        after = {**resume, "last-event-id": answer_event.id}
         async with http.stream("GET", b.mcp_url, headers=after) as nothing:
             assert [e async for e in events(nothing) if e.data] == []
 

@@ -168,6 +168,12 @@ class PostStream:
                 await log.finish()
             await self.consumer.finish_response()
 
+    async def on_drain(self) -> None:
+        """This worker is stopping: a 2025-11-25 client is sent to poll (it resumes on another
+        worker, which hears the rest through the channel layer); older ones keep the connection
+        until the response (or the error of a call cut off at the end of the drain)."""
+        await self.close_for_polling()
+
     async def release(self) -> None:
         """The stream is complete (or its producer failed): let go of its lease."""
         if self.lease is not None:
@@ -322,6 +328,8 @@ class StreamableHTTPConsumer(MCPConsumer):
         body = await self.read_body()
         messages, batch = parse_body(body)
         first = messages[0]
+        if any(isinstance(m, Request) for m in messages):
+            self.refuse_while_draining(first.id if isinstance(first, Request) else None)
         era = self.server.era_for(
             first,
             batch=batch,
@@ -420,7 +428,9 @@ class StreamableHTTPConsumer(MCPConsumer):
         # The work outlives this coroutine if the client goes away mid-stream (a disconnect is
         # not a cancellation before 2026: its events wait in the store for a resuming GET), so
         # it is a task of its own that Daphne cancelling us cannot reach.
+        stop_listening = lifecycle.on_drain(stream.on_drain)
         work = lifecycle.keep_running(asyncio.ensure_future(run_all()))
+        work.add_done_callback(lambda _work: stop_listening())
         self.outliving_work = work
         try:
             await asyncio.shield(work)
@@ -438,6 +448,7 @@ class StreamableHTTPConsumer(MCPConsumer):
             raise HTTPError(405, "Method Not Allowed: 2026-07-28 has no GET stream", headers=ALLOW)
         if not _accepts(self.headers.get("accept", ""), "text/event-stream"):
             raise HTTPError(406, "Not Acceptable: GET needs Accept: text/event-stream")
+        self.refuse_while_draining()
         session = await self.load_session(caller)
         self.session = session
         last_event_id = self.headers.get("last-event-id", "").strip()
