@@ -14,8 +14,8 @@ On SIGTERM (or SIGINT) the process, before its server's own handler stops it:
 
 A second signal during the drain stops at once. :func:`install_signal_handlers` chains our
 handler in front of the server's; ``python -m mcp_sse.daphne_server`` installs it at start-up,
-and ``with_mcp()`` applications install it on the ASGI ``lifespan`` start-up (uvicorn,
-hypercorn). Plain ``daphne`` has no lifespan: it stops at once (see the README).
+``with_mcp()`` applications on the ASGI ``lifespan`` start-up (uvicorn, hypercorn) and, under
+plain ``daphne`` (no lifespan), the first request (:func:`install_under_twisted`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any
@@ -139,3 +140,19 @@ def install_signal_handlers(loop: asyncio.AbstractEventLoop | None = None) -> Gr
 def graceful_stop() -> GracefulStop | None:
     """The installed stop sequence, if any."""
     return _stop
+
+
+_first_request_seen = False
+
+
+def install_under_twisted() -> None:
+    """Called by every request, acting on the process's first: under a running Twisted reactor
+    (plain ``daphne``, which has no lifespan to start us), install now, in front of the handlers
+    the reactor installed as it started."""
+    global _first_request_seen
+    if _first_request_seen:
+        return
+    _first_request_seen = True
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is not None and getattr(reactor, "running", False):
+        install_signal_handlers()

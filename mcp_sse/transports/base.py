@@ -29,6 +29,7 @@ from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, echo
+from ..server.drain import install_under_twisted
 
 if TYPE_CHECKING:
     from ..server.server import MCPServer
@@ -168,6 +169,7 @@ class MCPConsumer(AsyncConsumer):
         self.server = server
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        install_under_twisted()  # the graceful stop under plain daphne (no lifespan)
         self.scope = scope
         self.base_send = send
         self._receive = receive
