@@ -97,6 +97,27 @@ async def test_a_resume_on_b_of_a_stream_whose_worker_was_killed_ends_with_an_er
             assert [e async for e in events(nothing) if e.data] == []
 
 
+async def test_a_resume_after_the_worker_finished_and_was_killed_gets_the_outcome(
+    lease_pair: tuple[LiveServer, LiveServer],
+) -> None:
+    """What the dead worker stored before dying is the answer: the call's own outcome."""
+    a, b = lease_pair
+    async with httpx.AsyncClient(timeout=httpx.Timeout(15, read=30)) as http:
+        session = await initialize(http, a)
+        call = slow_call(6, 0.5)
+        call["params"]["arguments"]["text"] = "finished"
+        async with http.stream("POST", a.mcp_url, headers=session_headers(session), json=call) as stream:
+            first_id = (await asyncio.wait_for(anext(events(stream)), 10)).id  # the priming event
+        await asyncio.sleep(1.5)  # the call finishes on A meanwhile, its events stored
+        kill(a)
+        resume = {**session_headers(session), "accept": "text/event-stream", "last-event-id": first_id}
+        started = time.monotonic()
+        async with http.stream("GET", b.mcp_url, headers=resume) as resumed:
+            found = await response_to(events(resumed), 6)
+        assert found is not None and found[0]["result"]["content"][0]["text"] == "finished", found
+        assert time.monotonic() - started < 2  # no waiting for the lease: the stream had ended
+
+
 async def test_a_legacy_post_for_a_stream_on_a_killed_worker_gets_404(
     lease_pair: tuple[LiveServer, LiveServer],
 ) -> None:

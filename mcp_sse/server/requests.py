@@ -204,7 +204,7 @@ class RequestLifecycle:
         self.draining = True
         told = [asyncio.ensure_future(self._tell(listener)) for listener in list(self._drain_listeners.values())]
         if told:
-            await asyncio.wait(told, timeout=max(0.0, deadline - loop.time()) or None)
+            await asyncio.wait(told, timeout=max(0.0, deadline - loop.time()))
         await self._until_idle(deadline)
         cut: list[str] = []
         for entry in list(self.inflight.values()):
