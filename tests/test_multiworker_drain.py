@@ -205,7 +205,7 @@ async def test_sigterm_sends_a_2025_11_25_stream_to_poll_and_its_result_arrives_
 async def test_sigterm_ends_a_legacy_stream_after_its_call_is_answered(
     drain_pair: tuple[LiveServer, LiveServer],
 ) -> None:
-    a, _b = drain_pair
+    a, b = drain_pair
     async with httpx.AsyncClient(timeout=httpx.Timeout(20, read=40)) as http:
         async with http.stream("GET", f"{a.url}/mcp/sse", headers={"accept": "text/event-stream"}) as stream:
             reader = events(stream)
@@ -226,10 +226,13 @@ async def test_sigterm_ends_a_legacy_stream_after_its_call_is_answered(
             await asyncio.sleep(0.3)
             refused = await http.post(a.url + endpoint, json=slow_echo(2, "late", 0.1))
             assert refused.status_code == 503
+            # Posted through B, which forwards it to A's stream: refused there, on the stream.
+            assert (await http.post(b.url + endpoint, json=slow_echo(3, "late", 0.1))).status_code == 202
             rest = [event.json() for event in [e async for e in reader] if event.data]
             ended_at = time.monotonic() - stopped
-        assert [m.get("id") for m in rest] == [1], rest
-        assert rest[0]["result"]["content"][0]["text"] == "legacy"
+        assert [m.get("id") for m in rest] == [3, 1], rest
+        assert rest[0]["error"]["data"] == {"reason": "shutdown"}
+        assert rest[1]["result"]["content"][0]["text"] == "legacy"
         code, exited = await wait_exit(a, DRAIN_SECONDS + EXIT_MARGIN + 5)
         assert code == 0
         print(f"SIGTERM: legacy call answered and stream ended {ended_at:.2f} s after, exit 0 after {exited - stopped:.2f} s")
