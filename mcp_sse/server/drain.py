@@ -58,6 +58,12 @@ async def drain_process(seconds: float | None = None) -> int:
     return count
 
 
+def is_draining() -> bool:
+    """Whether this process has started stopping (e.g. for a readiness check: a load balancer
+    should stop sending it new work)."""
+    return any(lifecycle.draining for lifecycle in lifecycles())
+
+
 class GracefulStop:
     """This process's stop sequence: drain on the first signal, then the server's own handler."""
 

@@ -257,9 +257,12 @@ async def test_a_drain_lets_quick_calls_finish_and_cuts_the_rest_off_with_an_err
     await asyncio.wait_for(started.wait(), WAIT)
     loop = asyncio.get_running_loop()
     began = loop.time()
+    from mcp_sse.server.drain import is_draining
+
+    assert not is_draining()
     drain = asyncio.ensure_future(server.requests.drain(0.5, "stopping for a test"))
     await asyncio.sleep(0.01)
-    assert server.requests.draining and told == ["drain"]
+    assert server.requests.draining and told == ["drain"] and is_draining()
     assert (await fast)["result"]["content"][0]["text"] == "done"
     answer = await slow
     assert answer["id"] == 1 and answer["error"]["data"] == {"reason": "shutdown"}
@@ -267,6 +270,7 @@ async def test_a_drain_lets_quick_calls_finish_and_cuts_the_rest_off_with_an_err
     assert 0.45 <= loop.time() - began < 2
     assert await drain == [f"{session.id}:{slow_exchange.token}"]
     assert server.requests.idle and loop.time() - began < 1
+    server.requests.draining = False  # is_draining() looks at every server object of the process
     await get_recorder().flush()
     cut = CallLog.objects.filter(tool="wait_forever", error="stopping for a test")
     assert [row.outcome async for row in cut] == ["cancelled"]
