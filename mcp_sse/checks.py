@@ -186,4 +186,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         problems.append(
             Error(f"MCP_SSE['LEASE_SECONDS'] must be a positive number, not {lease!r}", id="mcp_sse.E015")
         )
+    drain = mcp_settings.DRAIN_SECONDS
+    if isinstance(drain, bool) or not isinstance(drain, int | float) or drain < 0:
+        problems.append(
+            Error(
+                f"MCP_SSE['DRAIN_SECONDS'] must be a number of seconds, 0 or more, not {drain!r}",
+                hint="0 cuts calls in flight off at once on SIGTERM (they still get an error and a call log row).",
+                id="mcp_sse.E016",
+            )
+        )
     return problems

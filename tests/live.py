@@ -151,7 +151,14 @@ def start_server(
     settings: str = DEMO_SETTINGS,  # or CONFORMANCE_SETTINGS: the demo plus the suite's fixtures
 ) -> LiveServer:
     port = free_port()
-    env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": settings, **(extra_env or {})}
+    # A short drain: stop() (SIGTERM) then waits at most that long for calls a test left running.
+    env = {
+        **os.environ,
+        **db.env,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "MCP_DRAIN_SECONDS": "5",
+        **(extra_env or {}),
+    }
     env.pop("REDIS_URL", None)
     redis_env: dict[str, str] = {}
     if redis_url:

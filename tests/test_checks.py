@@ -104,6 +104,15 @@ def test_a_bad_thread_count_is_an_error() -> None:
         assert checks.check_settings() == []
 
 
+def test_a_bad_drain_time_is_an_error() -> None:
+    for bad in (-1, "30", True, None):
+        with override_settings(MCP_SSE={"DRAIN_SECONDS": bad}):
+            assert [e.id for e in checks.check_settings()] == ["mcp_sse.E016"]
+    for good in (0, 2.5, 30):
+        with override_settings(MCP_SSE={"DRAIN_SECONDS": good}):
+            assert checks.check_settings() == []
+
+
 def test_small_locmem_cache_warns() -> None:
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         assert [e.id for e in checks.check_cache_size()] == ["mcp_sse.W011"]

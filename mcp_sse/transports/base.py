@@ -28,7 +28,8 @@ from ..auth import AuthenticationFailed, authenticate
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
-from ..protocol.errors import INVALID_REQUEST, echo
+from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, echo
+from ..server.drain import install_under_twisted
 
 if TYPE_CHECKING:
     from ..server.server import MCPServer
@@ -37,6 +38,8 @@ logger = logging.getLogger("mcp_sse")
 
 # Seconds between re-joins of a held stream's channel-layer groups.
 GROUP_RENEW_INTERVAL = 3600.0
+# Retry-After of the 503 a draining worker answers new work with: at once, elsewhere.
+DRAINING_RETRY_AFTER = 1
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -166,6 +169,7 @@ class MCPConsumer(AsyncConsumer):
         self.server = server
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        install_under_twisted()  # the graceful stop under plain daphne (no lifespan)
         self.scope = scope
         self.base_send = send
         self._receive = receive
@@ -247,6 +251,18 @@ class MCPConsumer(AsyncConsumer):
                 )
             caller = Caller()
         return caller
+
+    def refuse_while_draining(self, request_id: Any = None) -> None:
+        """New sessions, streams and requests on a stopping worker: 503 + Retry-After, so the
+        load balancer or the client goes to another worker (see :mod:`mcp_sse.server.drain`)."""
+        if self.server.requests.draining:
+            raise HTTPError(
+                503,
+                "Service Unavailable: this server is shutting down, retry (another server will answer)",
+                code=INTERNAL_ERROR,
+                request_id=request_id,
+                headers=[(b"retry-after", str(DRAINING_RETRY_AFTER).encode())],
+            )
 
     async def enforce_rate_limit(self, caller: Caller, request_id: Any = None) -> None:
         """The token's calls-per-minute limit, shared by all workers: 429 with Retry-After."""

@@ -171,6 +171,11 @@ class ListenStream(Stream):
         # Server shutdown: end the subscription with its final response if we still can.
         await self.close_gracefully()
 
+    async def farewell(self) -> None:
+        # A draining worker ends the subscription with its final response: the client listens
+        # again (elsewhere). 2026-07-28 streams have no event ids to resume from.
+        await self.close_gracefully()
+
     async def close_gracefully(self) -> None:
         consumer = self.consumer
         if consumer.response_finished or consumer.disconnected.is_set():
