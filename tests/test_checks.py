@@ -117,3 +117,71 @@ def test_small_locmem_cache_warns() -> None:
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         assert [e.id for e in checks.check_cache_size()] == ["mcp_sse.W011"]
     assert checks.check_cache_size() == []  # the demo raises MAX_ENTRIES
+
+
+# -- Redis Cluster for the channel layer (mcp_sse.E017) -----------------------------------------
+def _layer(*hosts: object, backend: str = "mcp_sse.layers.RedisChannelLayer") -> dict[str, object]:
+    return {"default": {"BACKEND": backend, "CONFIG": {"hosts": list(hosts)}}}
+
+
+def test_a_layer_configured_for_redis_cluster_is_refused() -> None:
+    for host in ("redis+cluster://127.0.0.1:7000/0", {"startup_nodes": [{"host": "a", "port": 7000}]}):
+        for backend in ("mcp_sse.layers.RedisChannelLayer", "channels_redis.core.RedisChannelLayer"):
+            with override_settings(CHANNEL_LAYERS=_layer(host, backend=backend)):
+                assert [e.id for e in checks.check_layer_not_cluster()] == ["mcp_sse.E017"]
+    with override_settings(CHANNEL_LAYERS=_layer("redis://127.0.0.1:6379/0")):
+        assert checks.check_layer_not_cluster() == []
+    with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}):
+        assert checks.check_layer_not_cluster() == []
+
+
+def test_deploy_check_asks_redis_whether_it_runs_in_cluster_mode(tmp_path: object) -> None:
+    """A real redis-server with cluster mode on, behind a plain redis:// URL; and a plain one."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from tests.conftest import IN_CI
+    from tests.live import free_port
+
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is required under CI")
+        pytest.skip("redis-server is not installed")
+    started = []
+    urls = {}
+    for mode in ("yes", "no"):
+        port = free_port()
+        started.append(
+            subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--cluster-enabled", mode, "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(tmp_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        urls[mode] = f"redis://127.0.0.1:{port}/0"
+    try:
+        for url in urls.values():
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    redis.Redis.from_url(url, socket_timeout=0.5).ping()
+                    break
+                except redis.ConnectionError:
+                    assert time.monotonic() < deadline, "redis-server did not start"
+                    time.sleep(0.05)
+        with override_settings(CHANNEL_LAYERS=_layer(urls["yes"])):
+            assert checks.check_layer_not_cluster() == []  # the URL alone does not tell
+            assert [e.id for e in checks.check_layer_redis_not_in_cluster_mode()] == ["mcp_sse.E017"]
+        with override_settings(CHANNEL_LAYERS=_layer({"address": urls["no"]})):
+            assert checks.check_layer_redis_not_in_cluster_mode() == []
+        dead = f"redis://127.0.0.1:{free_port()}/0"
+        with override_settings(CHANNEL_LAYERS=_layer(dead)):
+            assert checks.check_layer_redis_not_in_cluster_mode() == []  # unreachable: readiness's business
+    finally:
+        for process in started:
+            process.terminate()
+            process.wait(10)
