@@ -264,4 +264,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="mcp_sse.E016",
             )
         )
+    retry_after = mcp_settings.UNAVAILABLE_RETRY_AFTER
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 1:
+        problems.append(
+            Error(
+                f"MCP_SSE['UNAVAILABLE_RETRY_AFTER'] must be a whole number of seconds, 1 or more, not {retry_after!r}",
+                id="mcp_sse.E018",
+            )
+        )
     return problems

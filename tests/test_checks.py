@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -113,6 +114,14 @@ def test_a_bad_drain_time_is_an_error() -> None:
             assert checks.check_settings() == []
 
 
+def test_unavailable_retry_after_must_be_whole_seconds() -> None:
+    for bad in (0, -1, 1.5, "2", True, None):
+        with override_settings(MCP_SSE={"UNAVAILABLE_RETRY_AFTER": bad}):
+            assert [e.id for e in checks.check_settings()] == ["mcp_sse.E018"]
+    with override_settings(MCP_SSE={"UNAVAILABLE_RETRY_AFTER": 5}):
+        assert checks.check_settings() == []
+
+
 def test_small_locmem_cache_warns() -> None:
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         assert [e.id for e in checks.check_cache_size()] == ["mcp_sse.W011"]
@@ -135,53 +144,30 @@ def test_a_layer_configured_for_redis_cluster_is_refused() -> None:
         assert checks.check_layer_not_cluster() == []
 
 
-def test_deploy_check_asks_redis_whether_it_runs_in_cluster_mode(tmp_path: object) -> None:
+def test_deploy_check_asks_redis_whether_it_runs_in_cluster_mode(tmp_path: Path) -> None:
     """A real redis-server with cluster mode on, behind a plain redis:// URL; and a plain one."""
     import shutil
-    import subprocess
-    import time
 
-    import redis
-
-    from tests.conftest import IN_CI
-    from tests.live import free_port
+    from tests.live import IN_CI, PrivateRedis, free_port
 
     if shutil.which("redis-server") is None:
         if IN_CI:
             pytest.fail("redis-server is required under CI")
         pytest.skip("redis-server is not installed")
-    started = []
-    urls = {}
-    for mode in ("yes", "no"):
-        port = free_port()
-        started.append(
-            subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--cluster-enabled", mode, "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(tmp_path)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        urls[mode] = f"redis://127.0.0.1:{port}/0"
+    # Started one after the other: each takes its free port before the next one looks for one.
+    clustered = PrivateRedis(tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    clustered.start()
+    plain = PrivateRedis(tmp_path)
     try:
-        for url in urls.values():
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    redis.Redis.from_url(url, socket_timeout=0.5).ping()
-                    break
-                except redis.ConnectionError:
-                    assert time.monotonic() < deadline, "redis-server did not start"
-                    time.sleep(0.05)
-        with override_settings(CHANNEL_LAYERS=_layer(urls["yes"])):
+        plain.start()
+        with override_settings(CHANNEL_LAYERS=_layer(clustered.url)):
             assert checks.check_layer_not_cluster() == []  # the URL alone does not tell
             assert [e.id for e in checks.check_layer_redis_not_in_cluster_mode()] == ["mcp_sse.E017"]
-        with override_settings(CHANNEL_LAYERS=_layer({"address": urls["no"]})):
+        with override_settings(CHANNEL_LAYERS=_layer({"address": plain.url})):
             assert checks.check_layer_redis_not_in_cluster_mode() == []
         dead = f"redis://127.0.0.1:{free_port()}/0"
         with override_settings(CHANNEL_LAYERS=_layer(dead)):
             assert checks.check_layer_redis_not_in_cluster_mode() == []  # unreachable: readiness's business
     finally:
-        for process in started:
-            process.terminate()
-            process.wait(10)
+        clustered.stop()
+        plain.stop()

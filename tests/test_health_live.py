@@ -7,68 +7,16 @@ without restarting the worker.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
-from tests.live import LiveServer, free_port
+from tests.live import LiveServer, PrivateRedis
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a free port: stopped and started at will."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                import redis
-
-                if redis.Redis.from_url(self.url, socket_timeout=0.5).ping():
-                    return
-            except Exception:
-                time.sleep(0.05)
-        raise RuntimeError("the private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI for the Redis fault tests")
-        pytest.skip("redis-server is not installed: the Redis fault tests need their own server")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def probe(base: str, kind: str) -> httpx.Response:
