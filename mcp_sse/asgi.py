@@ -12,12 +12,14 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
     """An ASGI app that sends the MCP paths to mcp_sse's consumers and the rest to ``django_app``.
 
     Call it after ``get_asgi_application()`` (which sets Django up). Websocket scopes pass
-    through to ``django_app`` untouched; the ``lifespan`` scope (which Django does not speak) is
+    through to ``django_app`` untouched; ``<prefix>/health/live`` and ``/health/ready`` answer
+    load balancers' probes (:mod:`mcp_sse.transports.health`); the ``lifespan`` scope (which Django does not speak) is
     answered here: its start-up installs the graceful stop on SIGTERM (see
     :mod:`mcp_sse.server.drain`), its shutdown waits for the drain. The three paths are matched
     with one dict lookup (a trailing slash is accepted, never redirected).
     """
     from .server.server import MCPServer
+    from .transports.health import HealthEndpoint
     from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
     from .transports.streamable import StreamableHTTPConsumer
 
@@ -30,6 +32,8 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
         (base + "/messages", SSEMessagesConsumer),
     ):
         endpoints[path] = endpoints[path + "/"] = consumer.as_asgi(server=server)
+    for kind in ("live", "ready"):
+        endpoints[f"{base}/health/{kind}"] = endpoints[f"{base}/health/{kind}/"] = HealthEndpoint(kind)
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

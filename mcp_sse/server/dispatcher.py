@@ -28,6 +28,7 @@ from ..protocol import errors, versions
 from ..protocol.errors import INVALID_PARAMS, MCPError, echo
 from ..protocol.jsonrpc import Notification, Request, error_message, result_message
 from ..registry.base import Registry, Tool, default_registry
+from ..store import is_outage
 from .exchange import ClientRequestError, Exchange, cut_short_error
 from .mrtr import BeginTask, InputRequired
 from .session import SessionStore
@@ -114,7 +115,10 @@ class Dispatcher:
             if task is not None:
                 task.uncancel()
             return error_message(request.id, cut_short_error(exchange.cut_short))
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                logger.warning("mcp_sse: %s not served: the shared store is unavailable (%s)", request.method, exc)
+                return error_message(request.id, errors.unavailable())
             logger.exception("mcp_sse: internal error serving %s", request.method)
             return error_message(request.id, {"code": errors.INTERNAL_ERROR, "message": "Internal error"})
 

@@ -28,8 +28,10 @@ from ..auth import AuthenticationFailed, authenticate
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
-from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, echo
+from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, echo, unavailable
 from ..server.drain import install_under_twisted
+from ..store import is_outage
+from .status import retry_after_headers
 
 if TYPE_CHECKING:
     from ..server.server import MCPServer
@@ -198,10 +200,19 @@ class MCPConsumer(AsyncConsumer):
                 with contextlib.suppress(Exception):
                     await self.finish_response()
             raise
-        except Exception:
-            logger.exception("mcp_sse: unhandled error in %s", type(self).__name__)
-            if not self.response_started:
-                await self.send_error(HTTPError(500, "Internal server error", code=-32603))
+        except Exception as exc:
+            if is_outage(exc):
+                # Redis is out: 503 + Retry-After before the response began; an open stream ends
+                # (its client reconnects, and gets the 503 until Redis is back).
+                logger.warning("mcp_sse: %s: the shared store is unavailable (%s)", type(self).__name__, exc)
+                error = unavailable()
+                refusal = HTTPError(503, error["message"], code=error["code"], data=error["data"])
+                refusal.headers = retry_after_headers(503)
+                await self.send_error(refusal)
+            else:
+                logger.exception("mcp_sse: unhandled error in %s", type(self).__name__)
+                if not self.response_started:
+                    await self.send_error(HTTPError(500, "Internal server error", code=-32603))
         finally:
             if self.outliving_work is not None and not self.outliving_work.done():
                 # Work that outlives the connection still needs its groups; it cleans up itself.

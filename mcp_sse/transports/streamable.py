@@ -27,6 +27,7 @@ from ..server.routing import (
 from ..server.session import Session
 from .base import HTTPError, MCPConsumer
 from .stateless import serve_stateless
+from .status import OK, retry_after_headers, status_of_response
 from .streams import EventLog, SessionStream, Stream
 
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
@@ -160,7 +161,8 @@ class PostStream:
                     await self.consumer.finish_response()
                     return
                 body = jsonutil.dumps(responses if batch else responses[0])
-                await self.consumer.send_response(200, body)
+                status = OK if batch else status_of_response(responses[0], stateless=False)
+                await self.consumer.send_response(status, body, retry_after_headers(status))
                 return
             for index, response in enumerate(responses):
                 await self._push(log, response, final=index == len(responses) - 1)
@@ -399,10 +401,11 @@ class StreamableHTTPConsumer(MCPConsumer):
         era = self.server.stateful
         exchange = era.exchange(self.facts(caller, request, None), None)
         response = await era.handle(request, exchange)
-        headers = []
+        status = status_of_response(response, stateless=False)
+        headers = retry_after_headers(status)
         if exchange.new_session is not None:
             headers.append((b"mcp-session-id", exchange.new_session.id.encode()))
-        await self.send_response(200, jsonutil.dumps(response), headers)
+        await self.send_response(status, jsonutil.dumps(response), headers)
 
     async def serve_requests(self, caller: Caller, session: Session, requests: list[Request], batch: bool) -> None:
         stream = PostStream(self, session, [r.id for r in requests])
