@@ -146,6 +146,16 @@ MCP_SSE = {
     "KEEPALIVE_INTERVAL": float(os.environ.get("MCP_KEEPALIVE_INTERVAL", "15")),
     "LEASE_SECONDS": float(os.environ.get("MCP_LEASE_SECONDS", "15")),
 }
+if os.environ.get("MCP_OAUTH_AUTHORIZATION_SERVERS"):
+    # OAuth resource server mode (tests and deployments behind an authorization server).
+    MCP_SSE["OAUTH"] = {
+        "AUTHORIZATION_SERVERS": os.environ["MCP_OAUTH_AUTHORIZATION_SERVERS"].split(","),
+        "ROOT_METADATA": os.environ.get("MCP_OAUTH_ROOT_METADATA") == "1",
+    }
+if os.environ.get("DJANGO_BEHIND_PROXY") == "1":
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto / X-Forwarded-Host.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
 if os.environ.get("MCP_CALL_LOG") == "0":
     # Benchmarks compare call logging on and off.
     MCP_SSE["CALL_RECORDER"] = None

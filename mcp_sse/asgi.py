@@ -15,8 +15,10 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
     scopes pass through to ``django_app`` untouched. The three paths are matched with one dict
     lookup (a trailing slash is accepted, never redirected).
     """
+    from .auth.oauth import metadata_paths, oauth_enabled
     from .server.server import MCPServer
     from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
+    from .transports.metadata import protected_resource_metadata_app
     from .transports.streamable import StreamableHTTPConsumer
 
     server = MCPServer()  # shared by this app's consumers (passed in, never a module global)
@@ -28,6 +30,10 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
         (base + "/messages", SSEMessagesConsumer),
     ):
         endpoints[path] = endpoints[path + "/"] = consumer.as_asgi(server=server)
+    if oauth_enabled():
+        # RFC 9728 metadata; with OAuth off these paths stay Django's (no OAuth hint anywhere).
+        for path in metadata_paths(prefix):
+            endpoints[path] = protected_resource_metadata_app
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
