@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "oauth2_provider",
     "mcp_sse",
     "demo_library",
 ]
@@ -151,7 +152,9 @@ if os.environ.get("MCP_OAUTH_AUTHORIZATION_SERVERS"):
     MCP_SSE["OAUTH"] = {
         "AUTHORIZATION_SERVERS": os.environ["MCP_OAUTH_AUTHORIZATION_SERVERS"].split(","),
         "ROOT_METADATA": os.environ.get("MCP_OAUTH_ROOT_METADATA") == "1",
+        "TOOL_SCOPES": {"mcp:math": ["add"]},
     }
+    MCP_SSE["AUTHENTICATION_CLASSES"] = ["mcp_sse.auth.TokenAuthentication", "mcp_sse.auth.DOTAuthentication"]
 if os.environ.get("DJANGO_BEHIND_PROXY") == "1":
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto / X-Forwarded-Host.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

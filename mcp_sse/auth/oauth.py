@@ -31,6 +31,19 @@ OAUTH_DEFAULTS: dict[str, Any] = {
     "RESOURCE_NAME": None,
     # Also serve the metadata at the root well-known URL (/.well-known/oauth-protected-resource).
     "ROOT_METADATA": False,
+    # Scope -> tool names: a tool named here is listed and callable only with one of its scopes.
+    "TOOL_SCOPES": {},
+    # Seconds an OAuth token's validation stays cached (never past the token's expiry).
+    "CACHE_SECONDS": 60,
+    # RFC 7662 introspection (IntrospectionAuthentication): endpoint and client credentials.
+    "INTROSPECTION_URL": None,
+    "INTROSPECTION_CLIENT_ID": None,
+    "INTROSPECTION_CLIENT_SECRET": None,
+    # RFC 9068 JWT access tokens (JWTAuthentication): the issuer and its JWKS (None: from the
+    # issuer's RFC 8414 metadata), accepted algorithms.
+    "JWT_ISSUER": None,
+    "JWKS_URL": None,
+    "JWT_ALGORITHMS": ["RS256", "ES256"],
 }
 
 
@@ -139,3 +152,47 @@ def token_in_query(query_string: bytes) -> bool:
         return False
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     return any(name == "access_token" for name, _ in pairs)
+
+
+def normalize_resource(uri: str) -> str:
+    """RFC 8707 / RFC 3986 comparison form: scheme and host lower-cased, default port, fragment
+    and trailing slash dropped (the spec asks servers to accept ``HTTPS://Host/mcp``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and not ((scheme == "https" and port == 443) or (scheme == "http" and port == 80)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), parts.query, ""))
+
+
+def audience_matches(audiences: Iterable[str], resource: str) -> bool:
+    """Whether a token bound to ``audiences`` was issued for ``resource``. An empty list is a
+    token bound to nothing, refused here (django-oauth-toolkit reads it as "any resource")."""
+    wanted = normalize_resource(resource)
+    return any(isinstance(a, str) and normalize_resource(a) == wanted for a in audiences)
+
+
+def tool_scopes() -> dict[str, frozenset[str]]:
+    """Tool name -> the scopes any one of which lets an OAuth caller see and call it
+    (``OAUTH["TOOL_SCOPES"]`` maps scope -> tool names; tools not named need no extra scope)."""
+
+    def compute() -> dict[str, frozenset[str]]:
+        gates: dict[str, set[str]] = {}
+        for scope_name, tools in (oauth_settings()["TOOL_SCOPES"] or {}).items():
+            for tool_name in tools:
+                gates.setdefault(tool_name, set()).add(scope_name)
+        return {name: frozenset(scopes) for name, scopes in gates.items()}
+
+    result: dict[str, frozenset[str]] = mcp_settings.derived("oauth_tool_scopes", compute)
+    return result
+
+
+def scope_allows_tool(granted: frozenset[str] | None, tool_name: str) -> bool:
+    """Whether the token's scopes let its caller use ``tool_name`` (always, for non-OAuth callers)."""
+    if granted is None:
+        return True
+    needed = tool_scopes().get(tool_name)
+    return needed is None or bool(needed & granted)

@@ -25,7 +25,14 @@ from django.http.request import split_domain_port, validate_host
 
 from ..access import RateLimited, check_rate_limit
 from ..auth import AuthenticationFailed, authenticate
-from ..auth.oauth import bearer_challenge, missing_scopes, required_scopes, token_in_query
+from ..auth.oauth import (
+    bearer_challenge,
+    canonical_resource,
+    missing_scopes,
+    oauth_enabled,
+    required_scopes,
+    token_in_query,
+)
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
@@ -243,7 +250,7 @@ class MCPConsumer(AsyncConsumer):
                 headers=[(b"www-authenticate", bearer_challenge(self.scope, error="invalid_request"))],
             )
         try:
-            caller = await authenticate(self.headers)
+            caller = await authenticate(self.headers, canonical_resource(self.scope) if oauth_enabled() else "")
         except AuthenticationFailed as exc:
             raise HTTPError(
                 401,
