@@ -146,6 +146,7 @@ MCP_SSE = {
     else None,
     "KEEPALIVE_INTERVAL": float(os.environ.get("MCP_KEEPALIVE_INTERVAL", "15")),
     "LEASE_SECONDS": float(os.environ.get("MCP_LEASE_SECONDS", "15")),
+    "DRAIN_SECONDS": float(os.environ.get("MCP_DRAIN_SECONDS", "30")),
 }
 if os.environ.get("MCP_OAUTH_AUTHORIZATION_SERVERS"):
     # OAuth resource server mode (tests and deployments behind an authorization server).

@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from .auth.oauth import scope_allows_tool
 from .conf import mcp_settings
 from .context import Caller
-from .store import shared_cache
+from .store import read_through, shared_cache
 
 # The visibility cache is invalidated by mcp_sse.sync when Tool rows change (sync imports
 # nothing from here: no cycle).
@@ -48,13 +48,16 @@ def _load_visibility() -> dict[str, Any]:
 
 
 async def visibility() -> dict[str, Any]:
-    """The admin's visibility rules, from the shared cache (filled from the DB on a miss)."""
-    cache = shared_cache()
-    rules = await cache.get(VISIBILITY_KEY)
-    if rules is None:
+    """The admin's visibility rules, from the shared cache (filled from the DB on a miss; read
+    from the DB while the shared cache is out)."""
+
+    async def load() -> dict[str, Any]:
         rules = await database_sync_to_async(_load_visibility)()
         rules["hidden_set"] = {f"{k}:{n}" for k, n in rules["hidden"]}
-        await cache.set(VISIBILITY_KEY, rules, mcp_settings.VISIBILITY_CACHE_SECONDS)
+        return rules
+
+    expiry = mcp_settings.VISIBILITY_CACHE_SECONDS
+    rules: dict[str, Any] = await read_through(shared_cache(), VISIBILITY_KEY, load, expiry)
     return rules
 
 

@@ -50,6 +50,75 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return problems
 
 
+# channels_redis cannot run on Redis Cluster (async RedisCluster has no pub/sub, and its Lua
+# scripts touch keys of several hash slots): it fails at run time, on the first message.
+CLUSTER_HINT = (
+    "channels_redis does not support Redis Cluster: point the layer at a single Redis, a "
+    "primary with replicas, or Redis Sentinel (see the README's several-workers section)."
+)
+
+
+def _layer_hosts(config: dict[str, Any]) -> list[Any]:
+    hosts = (config.get("CONFIG") or {}).get("hosts") or []
+    return list(hosts) if isinstance(hosts, (list, tuple)) else [hosts]
+
+
+def _names_a_cluster(host: Any) -> bool:
+    if isinstance(host, str):
+        return "cluster" in host.partition("://")[0].lower()
+    if isinstance(host, dict):
+        return bool(host.get("cluster") or host.get("startup_nodes"))
+    return False
+
+
+def _runs_in_cluster_mode(host: Any) -> bool:
+    """Whether the Redis at ``host`` has cluster mode on (asked with a 1 s timeout; a Redis that
+    does not answer is the readiness probe's business, not this check's)."""
+    url = host if isinstance(host, str) else host.get("address") if isinstance(host, dict) else None
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        return False
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.info("cluster").get("cluster_enabled"))
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def _redis_layer_hosts() -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for alias, config in (getattr(settings, "CHANNEL_LAYERS", None) or {}).items():
+        backend = str((config or {}).get("BACKEND", ""))
+        if backend.startswith(("channels_redis.", "mcp_sse.layers.")):
+            found.extend((alias, host) for host in _layer_hosts(config))
+    return found
+
+
+def _cluster_error(alias: str, host: Any) -> Error:
+    return Error(f"CHANNEL_LAYERS[{alias!r}] uses Redis Cluster ({host!r}).", hint=CLUSTER_HINT, id="mcp_sse.E017")
+
+
+@register(Tags.compatibility)
+def check_layer_not_cluster(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Refuse a channels_redis layer configured for Redis Cluster."""
+    return [_cluster_error(alias, host) for alias, host in _redis_layer_hosts() if _names_a_cluster(host)]
+
+
+@register(Tags.compatibility, deploy=True)
+def check_layer_redis_not_in_cluster_mode(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Under ``check --deploy``: ask each Redis of a channels_redis layer whether it runs in
+    cluster mode (a cluster endpoint looks like any other URL)."""
+    return [
+        _cluster_error(alias, host)
+        for alias, host in _redis_layer_hosts()
+        if not _names_a_cluster(host) and _runs_in_cluster_mode(host)
+    ]
+
+
 @register(Tags.compatibility)
 def check_registry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     hints = {
@@ -185,6 +254,23 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     lease = mcp_settings.LEASE_SECONDS
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
         problems.append(Error(f"MCP_SSE['LEASE_SECONDS'] must be a positive number, not {lease!r}", id="mcp_sse.E015"))
+    drain = mcp_settings.DRAIN_SECONDS
+    if isinstance(drain, bool) or not isinstance(drain, int | float) or drain < 0:
+        problems.append(
+            Error(
+                f"MCP_SSE['DRAIN_SECONDS'] must be a number of seconds, 0 or more, not {drain!r}",
+                hint="0 cuts calls in flight off at once on SIGTERM (they still get an error and a call log row).",
+                id="mcp_sse.E016",
+            )
+        )
+    retry_after = mcp_settings.UNAVAILABLE_RETRY_AFTER
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 1:
+        problems.append(
+            Error(
+                f"MCP_SSE['UNAVAILABLE_RETRY_AFTER'] must be a whole number of seconds, 1 or more, not {retry_after!r}",
+                id="mcp_sse.E018",
+            )
+        )
     return problems
 
 

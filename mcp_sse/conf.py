@@ -88,6 +88,13 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a worker's lease on work others wait for (a call's answer, a task) outlives its
     # last renewal: the longest a killed worker's work goes unnoticed. Renewed every third.
     "LEASE_SECONDS": 15.0,
+    # Seconds a stopping worker (SIGTERM/SIGINT, see the README's "Restarts and deploys") lets
+    # its calls in flight finish before it cuts them off with an error; meanwhile it answers
+    # new requests 503 + Retry-After.
+    "DRAIN_SECONDS": 30.0,
+    # Seconds in the Retry-After of the 503 answered while the shared store or channel layer
+    # (Redis) cannot be reached.
+    "UNAVAILABLE_RETRY_AFTER": 2,
     # Tasks (2026-07-28 tasks extension): how long a task is kept after its creation (ms; None:
     # no limit) and the polling interval suggested to clients (ms).
     "TASK_TTL_MS": 3_600_000,

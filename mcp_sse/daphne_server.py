@@ -31,6 +31,7 @@ from twisted.web import http
 
 from .protocol import jsonutil
 from .protocol.errors import INVALID_REQUEST
+from .server.drain import install_signal_handlers
 
 # RFC 9110's names (Python 3.11's HTTPStatus still says "Request-URI Too Long").
 URI_TOO_LONG = (414, "URI Too Long")
@@ -124,7 +125,18 @@ def _channel_protocol() -> Any:
 class MCPDaphneServer(Server):
     """Daphne's server, with Twisted's POST form parsing off for every HTTP request (and, at
     verbosity 0-1, no access-log lines formatted for Twisted's discarded log), answering
-    over-limit requests with 414 / 431 (:class:`MCPHTTPChannel`)."""
+    over-limit requests with 414 / 431 (:class:`MCPHTTPChannel`), draining before it stops."""
+
+    def run(self) -> None:
+        if self.signal_handlers:
+            # Twisted installs its signal handlers as the reactor starts; ours go in front of
+            # them just after, on the asyncio loop the reactor runs. (Imported here: importing
+            # the reactor before daphne.server would install Twisted's default one.)
+            from twisted.internet import reactor
+
+            loop: Any = reactor._asyncioEventloop
+            reactor.callWhenRunning(lambda: install_signal_handlers(loop))
+        super().run()
 
     @property
     def http_factory(self) -> Any:

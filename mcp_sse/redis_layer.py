@@ -35,7 +35,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer as ChannelsRedisChannelLayer
 
-from .store import Pipeliner
+from .store import Pipeliner, redis_resilience
 
 logger = logging.getLogger("mcp_sse")
 
@@ -90,6 +90,13 @@ class RedisChannelLayer(ChannelsRedisChannelLayer):
         self._last_sweep = time.monotonic()
         self._group_send_script: Any = None
         self._pipeliners: dict[int, Pipeliner] = {}  # by connection (one per loop and server)
+
+    def create_pool(self, index: int) -> Any:
+        # Survive a Redis restart: idle connections health-checked, commands retried on a new
+        # connection (options given in the host's configuration win).
+        from channels_redis.utils import create_pool
+
+        return create_pool({**redis_resilience(), **self.hosts[index]})
 
     def is_local(self, channel: str) -> bool:
         """Whether ``channel`` was made by this process's ``new_channel()``."""

@@ -9,6 +9,7 @@ from django.urls import re_path
 from .auth.oauth import metadata_paths, oauth_enabled
 from .conf import mcp_settings
 from .server.server import MCPServer
+from .transports.health import HealthEndpoint
 from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
 from .transports.metadata import protected_resource_metadata_app
 from .transports.streamable import StreamableHTTPConsumer
@@ -16,7 +17,8 @@ from .transports.streamable import StreamableHTTPConsumer
 
 def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
     """``<prefix>`` and ``<prefix>/`` (no redirect: clients do not follow a 301 on POST),
-    ``<prefix>/sse`` and ``<prefix>/messages``, served by one :class:`MCPServer`."""
+    ``<prefix>/sse`` and ``<prefix>/messages``, served by one :class:`MCPServer`, and the
+    health probes ``<prefix>/health/live`` and ``<prefix>/health/ready``."""
     server = MCPServer()
     base = (prefix if prefix is not None else mcp_settings.PATH_PREFIX).strip("/")
     import re
@@ -31,4 +33,6 @@ def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
         re_path(rf"^{quoted}/?$", StreamableHTTPConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
         re_path(rf"^{quoted}/sse/?$", SSEStreamConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
         re_path(rf"^{quoted}/messages/?$", SSEMessagesConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/health/live/?$", HealthEndpoint("live")),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/health/ready/?$", HealthEndpoint("ready")),  # type: ignore[arg-type]
     ]

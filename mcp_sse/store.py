@@ -21,6 +21,65 @@ from django.core.cache import caches
 from .conf import mcp_settings
 
 _LOCAL_BACKENDS = ("LocMemCache", "DummyCache")
+# Our Redis connections: a connection that sat idle this long is PINGed before use (a Redis
+# restart leaves every pooled connection dead), and a command that meets a dropped connection
+# is retried on a new one (backing off 0.05-0.5 s) before it fails.
+REDIS_HEALTH_CHECK_INTERVAL = 5
+REDIS_RETRIES = 2
+REDIS_CONNECT_TIMEOUT = 2.0
+
+
+def redis_resilience() -> dict[str, Any]:
+    """redis-py connection options for surviving a Redis restart (our store and the channel
+    layer): health checks of idle connections and retries on a new connection."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return {
+        "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    }
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says Redis cannot be reached: the request should get
+    503 and be retried, not an internal error."""
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # no redis-py: no Redis to lose
+        return False
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, RedisConnectionError | RedisTimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def read_through(store: Any, key: str, load: Any, expiry: float | None) -> Any:
+    """``store.get(key)``, filled by ``await load()`` on a miss; while the store is out (Redis
+    down) every read goes to ``load`` (the database), so what needs nothing shared keeps working."""
+    try:
+        value = await store.get(key)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return await load()
+    if value is None:
+        value = await load()
+        try:
+            await store.set(key, value, expiry)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+    return value
 # Connections per process to the Redis cache, and seconds an operation may wait for one.
 REDIS_MAX_CONNECTIONS = 100
 REDIS_POOL_TIMEOUT = 20
@@ -186,7 +245,7 @@ class RedisStore:
             # A blocking pool: under a burst, operations wait for a free connection instead of
             # failing with "Too many connections" (redis-py's default pool raises at 100).
             pool = redis.asyncio.BlockingConnectionPool.from_url(
-                self.url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
+                self.url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT, **redis_resilience()
             )
             found = (loop, redis.asyncio.Redis(connection_pool=pool))
             self._clients[id(loop)] = found

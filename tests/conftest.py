@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from tests.live import (
     IN_CI,
     LiveDatabase,
     LiveServer,
+    PrivateRedis,
     prepare_database,
     redis_available,
     start_server,
@@ -129,3 +131,15 @@ def conformance_pair(redis_url: str, server_factory: Callable[..., LiveServer]) 
     a = server_factory(redis_url=redis_url, redis_prefix=prefix, settings=CONFORMANCE_SETTINGS)
     b = server_factory(redis_url=redis_url, redis_prefix=prefix, settings=CONFORMANCE_SETTINGS)
     return a, b
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is required under CI for the Redis fault tests")
+        pytest.skip("redis-server is not installed: the Redis fault tests need their own server")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

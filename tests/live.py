@@ -151,7 +151,14 @@ def start_server(
     settings: str = DEMO_SETTINGS,  # or CONFORMANCE_SETTINGS: the demo plus the suite's fixtures
 ) -> LiveServer:
     port = free_port()
-    env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": settings, **(extra_env or {})}
+    # A short drain: stop() (SIGTERM) then waits at most that long for calls a test left running.
+    env = {
+        **os.environ,
+        **db.env,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "MCP_DRAIN_SECONDS": "5",
+        **(extra_env or {}),
+    }
     env.pop("REDIS_URL", None)
     redis_env: dict[str, str] = {}
     if redis_url:
@@ -218,3 +225,39 @@ async def wait_for_call_log(db: LiveDatabase, marker: str, timeout: float = 15) 
             return outcome
         await asyncio.sleep(0.2)
     raise AssertionError(f"no call log entry for {marker}")
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port: stopped and started at will."""
+
+    def __init__(self, directory: Path, *extra_args: str) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.extra_args = list(extra_args)
+        self.log_path = directory / f"redis-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(self.directory), *self.extra_args]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if redis.Redis.from_url(self.url, socket_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the private redis-server did not start:\n{self.log_path.read_text(errors='replace')}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)

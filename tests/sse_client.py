@@ -51,3 +51,13 @@ async def next_event(iterator: AsyncIterator[Event], timeout: float = 10, *, ski
         if skip_empty and event.data == "":
             continue
         return event
+
+
+async def response_to(iterator: AsyncIterator[Event], request_id: Any) -> tuple[dict[str, Any], Event] | None:
+    """The JSON-RPC response to ``request_id`` on a stream and its event (None if the stream
+    ends first); the events before it are skipped."""
+    async for event in iterator:
+        message = event.json() if event.data else {}
+        if isinstance(message, dict) and message.get("id") == request_id and "method" not in message:
+            return message, event
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -104,6 +105,23 @@ def test_a_bad_thread_count_is_an_error() -> None:
         assert checks.check_settings() == []
 
 
+def test_a_bad_drain_time_is_an_error() -> None:
+    for bad in (-1, "30", True, None):
+        with override_settings(MCP_SSE={"DRAIN_SECONDS": bad}):
+            assert [e.id for e in checks.check_settings()] == ["mcp_sse.E016"]
+    for good in (0, 2.5, 30):
+        with override_settings(MCP_SSE={"DRAIN_SECONDS": good}):
+            assert checks.check_settings() == []
+
+
+def test_unavailable_retry_after_must_be_whole_seconds() -> None:
+    for bad in (0, -1, 1.5, "2", True, None):
+        with override_settings(MCP_SSE={"UNAVAILABLE_RETRY_AFTER": bad}):
+            assert [e.id for e in checks.check_settings()] == ["mcp_sse.E018"]
+    with override_settings(MCP_SSE={"UNAVAILABLE_RETRY_AFTER": 5}):
+        assert checks.check_settings() == []
+
+
 def test_small_locmem_cache_warns() -> None:
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         assert [e.id for e in checks.check_cache_size()] == ["mcp_sse.W011"]
@@ -130,3 +148,48 @@ def test_small_locmem_cache_warns() -> None:
 def test_oauth_settings_are_checked(oauth: object, ids: list[str]) -> None:
     with override_settings(MCP_SSE={"OAUTH": oauth}):
         assert [e.id for e in checks.check_settings()] == ids
+
+
+# -- Redis Cluster for the channel layer (mcp_sse.E017) -----------------------------------------
+def _layer(*hosts: object, backend: str = "mcp_sse.layers.RedisChannelLayer") -> dict[str, object]:
+    return {"default": {"BACKEND": backend, "CONFIG": {"hosts": list(hosts)}}}
+
+
+def test_a_layer_configured_for_redis_cluster_is_refused() -> None:
+    for host in ("redis+cluster://127.0.0.1:7000/0", {"startup_nodes": [{"host": "a", "port": 7000}]}):
+        for backend in ("mcp_sse.layers.RedisChannelLayer", "channels_redis.core.RedisChannelLayer"):
+            with override_settings(CHANNEL_LAYERS=_layer(host, backend=backend)):
+                assert [e.id for e in checks.check_layer_not_cluster()] == ["mcp_sse.E017"]
+    with override_settings(CHANNEL_LAYERS=_layer("redis://127.0.0.1:6379/0")):
+        assert checks.check_layer_not_cluster() == []
+    with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}):
+        assert checks.check_layer_not_cluster() == []
+
+
+def test_deploy_check_asks_redis_whether_it_runs_in_cluster_mode(tmp_path: Path) -> None:
+    """A real redis-server with cluster mode on, behind a plain redis:// URL; and a plain one."""
+    import shutil
+
+    from tests.live import IN_CI, PrivateRedis, free_port
+
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is required under CI")
+        pytest.skip("redis-server is not installed")
+    # Started one after the other: each takes its free port before the next one looks for one.
+    clustered = PrivateRedis(tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    clustered.start()
+    plain = PrivateRedis(tmp_path)
+    try:
+        plain.start()
+        with override_settings(CHANNEL_LAYERS=_layer(clustered.url)):
+            assert checks.check_layer_not_cluster() == []  # the URL alone does not tell
+            assert [e.id for e in checks.check_layer_redis_not_in_cluster_mode()] == ["mcp_sse.E017"]
+        with override_settings(CHANNEL_LAYERS=_layer({"address": plain.url})):
+            assert checks.check_layer_redis_not_in_cluster_mode() == []
+        dead = f"redis://127.0.0.1:{free_port()}/0"
+        with override_settings(CHANNEL_LAYERS=_layer(dead)):
+            assert checks.check_layer_redis_not_in_cluster_mode() == []  # unreachable: readiness's business
+    finally:
+        clustered.stop()
+        plain.stop()

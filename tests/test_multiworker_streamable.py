@@ -17,7 +17,9 @@ HEADERS = {"accept": "application/json, text/event-stream", "content-type": "app
 VERSION = "2025-11-25"
 
 
-async def initialize(http: httpx.AsyncClient, server: LiveServer, capabilities: dict[str, Any] | None = None) -> str:
+async def initialize(
+    http: httpx.AsyncClient, server: LiveServer, capabilities: dict[str, Any] | None = None, version: str = VERSION
+) -> str:
     response = await http.post(
         server.mcp_url,
         headers=HEADERS,
@@ -26,7 +28,7 @@ async def initialize(http: httpx.AsyncClient, server: LiveServer, capabilities: 
             "id": 0,
             "method": "initialize",
             "params": {
-                "protocolVersion": VERSION,
+                "protocolVersion": version,
                 "capabilities": capabilities or {"sampling": {}},
                 "clientInfo": {"name": "multiworker-test", "version": "1"},
             },
@@ -34,7 +36,7 @@ async def initialize(http: httpx.AsyncClient, server: LiveServer, capabilities: 
     )
     assert response.status_code == 200
     session = response.headers["mcp-session-id"]
-    headers = {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": VERSION}
+    headers = session_headers(session, version)
     done = await http.post(
         server.mcp_url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
     )
@@ -42,8 +44,8 @@ async def initialize(http: httpx.AsyncClient, server: LiveServer, capabilities: 
     return session
 
 
-def session_headers(session: str) -> dict[str, str]:
-    return {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": VERSION}
+def session_headers(session: str, version: str = VERSION) -> dict[str, str]:
+    return {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": version}
 
 
 async def test_session_initialized_on_a_is_used_on_b(redis_pair: tuple[LiveServer, LiveServer]) -> None:

@@ -183,3 +183,44 @@ async def test_redis_commands_of_concurrent_requests_share_one_round_trip() -> N
         store = shared_cache()
         results = await asyncio.wait_for(asyncio.gather(store.get("a"), store.get("b"), return_exceptions=True), 30)
         assert all(isinstance(r, Exception) and "connect" in str(r).lower() for r in results), results
+
+
+# -- Redis out of reach ---------------------------------------------------------------------------
+def _dead_redis_store() -> RedisStore:
+    from django.core.cache.backends.redis import RedisCache
+
+    from tests.live import free_port
+
+    return RedisStore(RedisCache(f"redis://127.0.0.1:{free_port()}/0", {}))
+
+
+async def test_read_through_falls_back_to_the_loader_while_redis_is_out() -> None:
+    """A real client on a port nobody listens on: the read is served by the loader, no error."""
+    from mcp_sse.store import read_through
+
+    loads = []
+
+    async def load() -> dict[str, int]:
+        loads.append(1)
+        return {"from": 1}
+
+    store = _dead_redis_store()
+    assert await read_through(store, "k", load, 10) == {"from": 1}
+    assert await read_through(store, "k", load, 10) == {"from": 1}
+    assert len(loads) == 2  # nothing could be cached: each read goes to the loader
+
+
+async def test_is_outage_tells_redis_connection_failures_from_other_errors() -> None:
+    from mcp_sse.store import is_outage
+
+    with pytest.raises(Exception) as caught:
+        await _dead_redis_store().get("k")
+    assert is_outage(caught.value)
+    try:
+        try:
+            raise caught.value
+        except Exception as exc:
+            raise RuntimeError("wrapped") from exc
+    except RuntimeError as wrapped:
+        assert is_outage(wrapped)  # through __cause__
+    assert not is_outage(ValueError("no"))

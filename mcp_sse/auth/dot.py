@@ -19,7 +19,7 @@ from django.core.cache import caches
 
 from ..conf import mcp_settings
 from ..context import Caller
-from ..store import shared_cache
+from ..store import read_through, shared_cache
 from .base import UNKNOWN_TOKEN, AuthenticationFailed, BaseAuthentication
 from .oauth import audience_matches, oauth_settings
 from .tokens import extract_token
@@ -99,11 +99,6 @@ def caller_from_record(record: Mapping[str, Any], resource: str) -> Caller:
     )
 
 
-def cache_seconds(expires: float) -> int:
-    """How long a validation may be cached: the setting, never past the token's expiry."""
-    return max(1, min(int(oauth_settings()["CACHE_SECONDS"]), int(expires - time.time())))
-
-
 class DOTAuthentication(BaseAuthentication):
     """Access tokens issued by django-oauth-toolkit on this site (``pip install mcp-sse[oauth]``)."""
 
@@ -115,13 +110,13 @@ class DOTAuthentication(BaseAuthentication):
         if plaintext is None:
             return None
         checksum = hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
-        cache = shared_cache()
-        key = dot_cache_key(checksum)
-        record = await cache.get(key)
-        if record is None:
-            record = await database_sync_to_async(_load)(checksum)
-            timeout = cache_seconds(record["expires"]) if isinstance(record, dict) and "expires" in record else 10
-            await cache.set(key, record, timeout)
+
+        async def load() -> dict[str, Any] | str:
+            return await database_sync_to_async(_load)(checksum)
+
+        # Cached for CACHE_SECONDS whatever the token's expiry (checked on every request below);
+        # while the shared cache is out, every request reads the database.
+        record = await read_through(shared_cache(), dot_cache_key(checksum), load, oauth_settings()["CACHE_SECONDS"])
         if record == _UNKNOWN:
             raise AuthenticationFailed(UNKNOWN_TOKEN)
         assert isinstance(record, dict)

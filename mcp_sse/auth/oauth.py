@@ -35,15 +35,6 @@ OAUTH_DEFAULTS: dict[str, Any] = {
     "TOOL_SCOPES": {},
     # Seconds an OAuth token's validation stays cached (never past the token's expiry).
     "CACHE_SECONDS": 60,
-    # RFC 7662 introspection (IntrospectionAuthentication): endpoint and client credentials.
-    "INTROSPECTION_URL": None,
-    "INTROSPECTION_CLIENT_ID": None,
-    "INTROSPECTION_CLIENT_SECRET": None,
-    # RFC 9068 JWT access tokens (JWTAuthentication): the issuer and its JWKS (None: from the
-    # issuer's RFC 8414 metadata), accepted algorithms.
-    "JWT_ISSUER": None,
-    "JWKS_URL": None,
-    "JWT_ALGORITHMS": ["RS256", "ES256"],
 }
 
 

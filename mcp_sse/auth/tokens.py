@@ -13,7 +13,7 @@ from django.utils import timezone
 from ..conf import mcp_settings
 from ..context import Caller
 from ..models import AccessToken, hash_token
-from ..store import shared_cache
+from ..store import is_outage, read_through, shared_cache
 from .base import UNKNOWN_TOKEN, AuthenticationFailed, BaseAuthentication
 
 _INVALID = "invalid"
@@ -94,11 +94,13 @@ class TokenAuthentication(BaseAuthentication):
             return None
         digest = hash_token(plaintext)
         cache = shared_cache()
-        key = _cache_key(digest)
-        record = await cache.get(key)
-        if record is None:
-            record = await database_sync_to_async(_load)(digest)
-            await cache.set(key, record, mcp_settings.TOKEN_CACHE_SECONDS)
+
+        async def load() -> dict[str, Any] | str:
+            return await database_sync_to_async(_load)(digest)
+
+        # While the shared cache is out, tokens are read from the database (2026-07-28 calls need
+        # nothing else shared).
+        record = await read_through(cache, _cache_key(digest), load, mcp_settings.TOKEN_CACHE_SECONDS)
         if record == _INVALID:
             raise AuthenticationFailed(UNKNOWN_TOKEN)
         assert isinstance(record, dict)
@@ -106,7 +108,13 @@ class TokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed("The access token has been revoked.")
         if record["expires"] is not None and record["expires"] <= time.time():
             raise AuthenticationFailed("The access token has expired.")
-        if await cache.add(f"mcp_sse:token-used:{record['token_id']}", 1, LAST_USED_INTERVAL):
+        try:
+            first_use = await cache.add(f"mcp_sse:token-used:{record['token_id']}", 1, LAST_USED_INTERVAL)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            first_use = False  # last_used waits for the cache (no write per request meanwhile)
+        if first_use:
             await database_sync_to_async(_touch)(record["token_id"])
         return Caller(
             user_id=record["user_id"],

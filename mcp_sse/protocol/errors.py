@@ -84,3 +84,17 @@ def missing_extension(what: str, extension: str) -> MCPError:
         f"{what} needs the client to declare the {extension} extension in this request's _meta",
         {"requiredCapabilities": {"extensions": {extension: {}}}},
     )
+
+
+# ``data.reason`` of the error answered while the server's shared store (Redis) is out: the
+# transports send it with 503 and Retry-After, and the client retries.
+UNAVAILABLE_REASON = "unavailable"
+
+
+def unavailable() -> dict[str, Any]:
+    """The error object for a request the server cannot serve while its shared store is out."""
+    return {
+        "code": INTERNAL_ERROR,
+        "message": "The server cannot reach its shared store (Redis) right now: retry shortly",
+        "data": {"reason": UNAVAILABLE_REASON},
+    }

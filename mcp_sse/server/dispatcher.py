@@ -28,7 +28,8 @@ from ..protocol import errors, versions
 from ..protocol.errors import INVALID_PARAMS, MCPError, echo
 from ..protocol.jsonrpc import Notification, Request, error_message, result_message
 from ..registry.base import Registry, Tool, default_registry
-from .exchange import ClientRequestError, Exchange
+from ..store import is_outage
+from .exchange import ClientRequestError, Exchange, cut_short_error
 from .mrtr import BeginTask, InputRequired
 from .session import SessionStore
 
@@ -107,8 +108,17 @@ class Dispatcher:
         except MCPError as exc:
             return error_message(request.id, exc.to_error())
         except asyncio.CancelledError:
-            raise
-        except Exception:
+            if exchange.cut_short is None:
+                raise
+            # Cut off by its stopping worker: the client gets an error, not silence.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return error_message(request.id, cut_short_error(exchange.cut_short))
+        except Exception as exc:
+            if is_outage(exc):
+                logger.warning("mcp_sse: %s not served: the shared store is unavailable (%s)", request.method, exc)
+                return error_message(request.id, errors.unavailable())
             logger.exception("mcp_sse: internal error serving %s", request.method)
             return error_message(request.id, {"code": errors.INTERNAL_ERROR, "message": "Internal error"})
 
@@ -373,7 +383,7 @@ class Dispatcher:
             call.outcome, call.error = ("denied" if unknown_tool else "protocol_error"), exc.message
             raise
         except asyncio.CancelledError:
-            call.outcome, call.error = "cancelled", "cancelled by the client"
+            call.outcome, call.error = "cancelled", exchange.cut_short or "cancelled by the client"
             raise
         finally:
             result = call.result if keep_result else None

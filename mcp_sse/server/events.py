@@ -36,13 +36,16 @@ class EventStore:
         messages: list[dict[str, Any] | None],
         *,
         final: bool = False,
+        request_ids: list[Any] | None = None,
     ) -> None:
         """Store events ``first_seq``, ``first_seq + 1``, ... of a stream (a None message is the
         priming event), and with ``final`` that the stream ends there: one store write. The
         events go first, then ``last`` (and ``end``), so a reader never sees a number whose event
-        is missing."""
+        is missing. ``request_ids``: the requests the stream answers (see :meth:`request_ids`)."""
         prefix = self._prefix(session_id, stream_id)
         entries: dict[str, Any] = {f"{prefix}:{first_seq + n}": {"m": m} for n, m in enumerate(messages)}
+        if request_ids is not None:
+            entries[f"{prefix}:requests"] = request_ids
         last = first_seq + len(messages) - 1
         entries[f"{prefix}:last"] = last
         if final:
@@ -51,6 +54,11 @@ class EventStore:
 
     async def mark_finished(self, session_id: str, stream_id: str, seq: int) -> None:
         await self.cache.set(f"{self._prefix(session_id, stream_id)}:end", seq, mcp_settings.EVENT_STORE_TTL)
+
+    async def request_ids(self, session_id: str, stream_id: str) -> list[Any]:
+        """The ids of the requests a POST's stream answers: whoever finds its producer dead
+        answers them with an error."""
+        return list(await self.cache.get(f"{self._prefix(session_id, stream_id)}:requests") or [])
 
     async def exists(self, session_id: str, stream_id: str) -> bool:
         return await self.cache.get(f"{self._prefix(session_id, stream_id)}:last") is not None

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..conf import mcp_settings
 from ..context import LOG_LEVELS, Caller, RequestInfo
-from ..protocol.errors import INVALID_PARAMS, MCPError, echo
+from ..protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, MCPError, echo
 from ..protocol.jsonrpc import Response, notification_message, request_message
 from .routing import request_group, request_token, server_request_id
 from .session import Session
@@ -46,6 +46,14 @@ REQUIRED_CAPABILITY = {
     "elicitation/create": "elicitation",
     "roots/list": "roots",
 }
+
+
+SHUTDOWN_REASON = "shutdown"
+
+
+def cut_short_error(reason: str) -> dict[str, Any]:
+    """The JSON-RPC error of a call its worker cut off while stopping (see ``Exchange.cut``)."""
+    return {"code": INTERNAL_ERROR, "message": reason, "data": {"reason": SHUTDOWN_REASON}}
 
 
 class ClientRequestError(Exception):
@@ -84,9 +92,16 @@ class Exchange:
         self.cancelled = False
         # The channel-layer group this request joined to be reachable (left when it ends).
         self.joined_group: str | None = None
+        # Why the server cut this request off (its worker is stopping), once it did: unlike a
+        # client's cancellation, the client then gets an error (the dispatcher answers it).
+        self.cut_short: str | None = None
 
     def mark_cancelled(self) -> None:
         self.cancelled = True
+
+    def cut(self, reason: str) -> None:
+        """The server gives up on this request (see ``RequestLifecycle.drain``)."""
+        self.cut_short = reason
 
     async def make_reachable(self) -> None:
         """Join this request's group so the client's replies and cancellation reach it from any

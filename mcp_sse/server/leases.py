@@ -21,16 +21,23 @@ from types import TracebackType
 from typing import Any
 
 from ..conf import mcp_settings
+from ..protocol.errors import INTERNAL_ERROR
 from ..store import shared_cache
 
 logger = logging.getLogger("mcp_sse")
 
 # This process, as written into the leases it holds (for operators reading the store).
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+LOST_WORKER_REASON = "worker-lost"
 
 
 def lease_key(name: str) -> str:
     return f"mcp:lease:{name}"
+
+
+def worker_lost_error(message: str) -> dict[str, Any]:
+    """The JSON-RPC error of work whose worker died before it finished (its lease expired)."""
+    return {"code": INTERNAL_ERROR, "message": message, "data": {"reason": LOST_WORKER_REASON}}
 
 
 async def is_alive(name: str) -> bool:
@@ -53,9 +60,16 @@ class Lease:
         self.seconds = float(seconds if seconds is not None else mcp_settings.LEASE_SECONDS)
         self._renewer: asyncio.Task[None] | None = None
 
-    async def acquire(self) -> None:
-        await shared_cache().set(self.key, WORKER_ID, self.seconds)
+    async def acquire(self, *, exclusive: bool = False) -> bool:
+        """Take the lease (and start renewing it). ``exclusive``: only if no live holder has it
+        (False then, and nothing is renewed); otherwise it is taken over unconditionally."""
+        if exclusive:
+            if not await shared_cache().add(self.key, WORKER_ID, self.seconds):
+                return False
+        else:
+            await shared_cache().set(self.key, WORKER_ID, self.seconds)
         self._renewer = asyncio.get_running_loop().create_task(self._renew())
+        return True
 
     async def release(self) -> None:
         if self._renewer is not None:

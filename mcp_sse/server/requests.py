@@ -16,18 +16,26 @@ join a channel-layer group) and map the outcome to HTTP; they keep no request st
 Seam for durable tasks: a request the server decides to run as a task is started with
 :meth:`detach` under the task's id (the caller answers ``CreateTaskResult`` at once); it is an
 in-flight request like any other, so :meth:`cancel` with that id reaches it on this worker.
+
+Draining (a worker told to stop, see :mod:`.drain`): :meth:`drain` stops new work (transports
+read :attr:`RequestLifecycle.draining` and answer 503), tells the held streams and responses
+(:meth:`on_drain`), lets requests in flight finish until the drain time, then cuts off the rest:
+each is cancelled with :meth:`Exchange.cut <mcp_sse.server.exchange.Exchange.cut>`, so its client
+gets an error and the call log a row saying why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..protocol.jsonrpc import Message, Notification, Request, Response
+from ..protocol.jsonrpc import Message, Notification, Request, Response, error_message
 from ..store import shared_cache
 from .eras import Era
-from .exchange import Exchange
+from .exchange import Exchange, cut_short_error
 from .routing import cancel_key, request_group, request_token, token_of_server_request
 
 logger = logging.getLogger("mcp_sse")
@@ -37,6 +45,20 @@ logger = logging.getLogger("mcp_sse")
 CANCEL_JOIN_DELAY = 0.05
 # Requests a client may want to cancel (the others answer at once).
 CANCELLABLE_METHODS = ("tools/call", "prompts/get", "resources/read")
+# Seconds the requests cut off at the end of a drain get to send their error and end.
+CUT_GRACE = 2.0
+# How often a drain looks whether everything has finished.
+DRAIN_POLL = 0.05
+
+DrainListener = Callable[[], Awaitable[None]]
+
+# Every lifecycle of this process (one per server object): a stopping process drains them all.
+_lifecycles: weakref.WeakSet[RequestLifecycle] = weakref.WeakSet()
+
+
+def lifecycles() -> list[RequestLifecycle]:
+    """The request lifecycles alive in this process."""
+    return list(_lifecycles)
 
 
 def inflight_key(session_id: str | None, token: str) -> str:
@@ -63,6 +85,11 @@ class RequestLifecycle:
         # Work that outlives its HTTP connection: references only, so the tasks are not
         # garbage-collected mid-flight.
         self._detached: set[asyncio.Task[Any]] = set()
+        # Set once this worker stops taking new sessions and requests.
+        self.draining = False
+        self._drain_listeners: dict[int, DrainListener] = {}
+        self._next_listener = 0
+        _lifecycles.add(self)
 
     # -- serving --------------------------------------------------------------------------
     async def serve(
@@ -99,6 +126,11 @@ class RequestLifecycle:
         try:
             return await work
         except asyncio.CancelledError:
+            if exchange.cut_short is not None:
+                # Cut off outside the dispatcher (which answers a cut itself): answered here.
+                if in_current_task:
+                    task.uncancel()
+                return error_message(request.id, cut_short_error(exchange.cut_short))
             if not exchange.cancelled:
                 raise  # we were cancelled ourselves (server shutdown), not by the client
             if in_current_task:
@@ -146,6 +178,69 @@ class RequestLifecycle:
         self._detached.add(task)
         task.add_done_callback(self._detached.discard)
         return task
+
+    # -- draining -----------------------------------------------------------------------------
+    def on_drain(self, listener: DrainListener) -> Callable[[], None]:
+        """Have ``listener`` called when this worker starts draining (soon, if it already is):
+        a held stream ends with a final event, a response moves its client elsewhere. Returns
+        the function that unregisters it; a drain waits for its registered listeners' owners to
+        unregister (their streams to end) as it waits for requests in flight."""
+        number = self._next_listener
+        self._next_listener += 1
+        self._drain_listeners[number] = listener
+        if self.draining:
+            self.keep_running(asyncio.ensure_future(self._tell(listener)))
+
+        def unregister() -> None:
+            self._drain_listeners.pop(number, None)
+
+        return unregister
+
+    async def drain(self, seconds: float, reason: str) -> list[str]:
+        """Stop taking work, let what is in flight finish for up to ``seconds``, then cut off
+        what is left with ``reason`` (their clients get it as an error). The keys cut off."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        self.draining = True
+        told = [asyncio.ensure_future(self._tell(listener)) for listener in list(self._drain_listeners.values())]
+        if told:
+            await asyncio.wait(told, timeout=max(0.0, deadline - loop.time()))
+        await self._until_idle(deadline)
+        cut: list[str] = []
+        for entry in list(self.inflight.values()):
+            if not entry.task.done():
+                entry.exchange.cut(reason)
+                entry.task.cancel(reason)
+                cut.append(entry.key)
+        if cut or not self.idle:
+            await self._until_idle(loop.time() + CUT_GRACE)
+        if not self.idle:
+            logger.warning(
+                "mcp_sse: drain ended with %d requests, %d streams and %d tasks still open",
+                len(self.inflight),
+                len(self._drain_listeners),
+                len(self._detached),
+            )
+        return cut
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight, no held stream, no work outliving its connection."""
+        return not self.inflight and not self._drain_listeners and not self._detached
+
+    async def _until_idle(self, deadline: float) -> None:
+        # Polled: idleness is a condition over three collections that change in many places,
+        # and it is only waited for while the process stops.
+        loop = asyncio.get_running_loop()
+        while not self.idle and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(DRAIN_POLL)
+
+    @staticmethod
+    async def _tell(listener: DrainListener) -> None:
+        try:
+            await listener()
+        except Exception:
+            logger.exception("mcp_sse: error ending a stream for a drain")
 
     # -- cancellation and replies -----------------------------------------------------------
     def cancel(self, key: str, reason: str) -> bool:

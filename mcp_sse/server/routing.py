@@ -52,3 +52,20 @@ def token_of_server_request(request_id: Any) -> str | None:
         if len(token) == 20 and all(c in "0123456789abcdef" for c in token):
             return token
     return None
+
+
+# Leases (see :mod:`.leases`): which worker still produces something other workers wait on.
+def stream_producer_lease(session_id: str, stream_id: str) -> str:
+    """Held by the worker serving a POST whose response became a resumable stream."""
+    return f"stream:{session_id}:{stream_id}"
+
+
+def session_stream_lease(session_id: str) -> str:
+    """Held by the worker holding a legacy session's ``/sse`` stream: POSTs for the session are
+    served there, so once it is gone they have nowhere to go."""
+    return f"sse:{session_id}"
+
+
+def get_stream_lease(session_id: str) -> str:
+    """Held by the worker holding a session's standalone GET stream (one at a time)."""
+    return f"get-stream:{session_id}"

@@ -37,7 +37,7 @@ from ..protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, MISSING_REQUIRED_C
 from ..protocol.jsonrpc import Request, error_message, result_message
 from .eras import Era, declares_tasks, missing_extension
 from .exchange import NO_PORT, REQUIRED_CAPABILITY, Exchange
-from .leases import WORKER_ID, Lease, is_alive
+from .leases import WORKER_ID, Lease, is_alive, worker_lost_error
 from .mrtr import ModernExchange, RequestMeta, check_answer
 from .requests import RequestLifecycle
 
@@ -254,7 +254,7 @@ class TaskManager:
             # Its worker died (kill -9, a lost machine): say so instead of "working" for ever.
             await Task.objects.filter(pk=task.pk).exclude(status__in=Task.TERMINAL).aupdate(
                 status=Task.Status.FAILED,
-                error={"code": INTERNAL_ERROR, "message": LOST_WORKER_MESSAGE, "data": {"reason": "worker-lost"}},
+                error=worker_lost_error(LOST_WORKER_MESSAGE),
                 status_message=LOST_WORKER_MESSAGE,
                 updated=timezone.now(),
             )

@@ -36,7 +36,10 @@ from ..auth.oauth import (
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
-from ..protocol.errors import INVALID_REQUEST, echo
+from ..protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, echo, unavailable
+from ..server.drain import install_under_twisted
+from ..store import is_outage
+from .status import retry_after_headers
 
 if TYPE_CHECKING:
     from ..server.server import MCPServer
@@ -45,6 +48,8 @@ logger = logging.getLogger("mcp_sse")
 
 # Seconds between re-joins of a held stream's channel-layer groups.
 GROUP_RENEW_INTERVAL = 3600.0
+# Retry-After of the 503 a draining worker answers new work with: at once, elsewhere.
+DRAINING_RETRY_AFTER = 1
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -174,6 +179,7 @@ class MCPConsumer(AsyncConsumer):
         self.server = server
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        install_under_twisted()  # the graceful stop under plain daphne (no lifespan)
         self.scope = scope
         self.base_send = send
         self._receive = receive
@@ -202,10 +208,19 @@ class MCPConsumer(AsyncConsumer):
                 with contextlib.suppress(Exception):
                     await self.finish_response()
             raise
-        except Exception:
-            logger.exception("mcp_sse: unhandled error in %s", type(self).__name__)
-            if not self.response_started:
-                await self.send_error(HTTPError(500, "Internal server error", code=-32603))
+        except Exception as exc:
+            if is_outage(exc):
+                # Redis is out: 503 + Retry-After before the response began; an open stream ends
+                # (its client reconnects, and gets the 503 until Redis is back).
+                logger.warning("mcp_sse: %s: the shared store is unavailable (%s)", type(self).__name__, exc)
+                error = unavailable()
+                refusal = HTTPError(503, error["message"], code=error["code"], data=error["data"])
+                refusal.headers = retry_after_headers(503)
+                await self.send_error(refusal)
+            else:
+                logger.exception("mcp_sse: unhandled error in %s", type(self).__name__)
+                if not self.response_started:
+                    await self.send_error(HTTPError(500, "Internal server error", code=-32603))
         finally:
             if self.outliving_work is not None and not self.outliving_work.done():
                 # Work that outlives the connection still needs its groups; it cleans up itself.
@@ -278,6 +293,18 @@ class MCPConsumer(AsyncConsumer):
                 ],
             )
         return caller
+
+    def refuse_while_draining(self, request_id: Any = None) -> None:
+        """New sessions, streams and requests on a stopping worker: 503 + Retry-After, so the
+        load balancer or the client goes to another worker (see :mod:`mcp_sse.server.drain`)."""
+        if self.server.requests.draining:
+            raise HTTPError(
+                503,
+                "Service Unavailable: this server is shutting down, retry (another server will answer)",
+                code=INTERNAL_ERROR,
+                request_id=request_id,
+                headers=[(b"retry-after", str(DRAINING_RETRY_AFTER).encode())],
+            )
 
     async def enforce_rate_limit(self, caller: Caller, request_id: Any = None) -> None:
         """The token's calls-per-minute limit, shared by all workers: 429 with Retry-After."""

@@ -13,12 +13,14 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from ..conf import mcp_settings
+from ..context import Caller
 from ..protocol import jsonutil, sse
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError
-from ..protocol.jsonrpc import Notification, Request, Response, parse_message
+from ..protocol.jsonrpc import Notification, Request, Response, error_message, parse_message
 from ..server.eras import RequestFacts
-from ..server.exchange import Port
-from ..server.routing import BROADCAST_GROUP, session_group
+from ..server.exchange import Port, cut_short_error
+from ..server.leases import Lease, is_alive
+from ..server.routing import BROADCAST_GROUP, session_group, session_stream_lease
 from ..server.session import Session
 from .base import HTTPError, MCPConsumer
 from .streams import SessionStream
@@ -26,15 +28,44 @@ from .streams import SessionStream
 # Served in the background so that a long tool call never holds up the stream; everything
 # else is answered in arrival order.
 CONCURRENT_METHODS = ("tools/call", "resources/read", "prompts/get", "completion/complete")
+DRAINING_MESSAGE = "The server is shutting down and takes no new requests: reconnect and send it again"
 
 
 class LegacyStream(SessionStream):
-    """The ``/sse`` stream: the ``endpoint`` event, then every message of the session."""
+    """The ``/sse`` stream: the ``endpoint`` event, then every message of the session.
+
+    Its worker holds the session's stream lease while it is open: a POST for the session on any
+    worker checks it, so once this worker is gone (killed) the client gets 404 and reconnects
+    instead of 202 for a message nobody will read.
+    """
 
     consumer: SSEStreamConsumer
 
+    def __init__(self, consumer: SSEStreamConsumer, session_id: str, caller: Caller) -> None:
+        super().__init__(consumer, session_id, caller)
+        self.lease = Lease(session_stream_lease(session_id))
+        self.drained: asyncio.Task[None] | None = None
+
+    async def on_drain(self) -> None:
+        # The session's calls run here and answer on this stream: it ends once they have
+        # (finished, or cut off at the end of the drain with an error), not before.
+        running = set(self.consumer.tasks)
+        if not running:
+            self.end_soon()
+            return
+
+        async def end_after_calls() -> None:
+            await asyncio.wait(running)
+            self.end_soon()
+
+        self.drained = asyncio.ensure_future(end_after_calls())
+
+    async def farewell(self) -> None:
+        """Nothing: this transport has no reconnection hint, its clients open a new stream."""
+
     async def open(self) -> bool:
         consumer = self.consumer
+        await self.lease.acquire()
         await consumer.join(session_group(self.session_id))
         await consumer.join(BROADCAST_GROUP)
         await consumer.start_sse()
@@ -57,9 +88,12 @@ class LegacyStream(SessionStream):
         return True
 
     async def close(self) -> None:
+        if self.drained is not None:
+            self.drained.cancel()
         for task in list(self.consumer.tasks):
             task.cancel()
         await self.consumer.server.sessions.delete(self.session_id)
+        await self.lease.release()
 
 
 class SSEStreamConsumer(MCPConsumer):
@@ -72,6 +106,7 @@ class SSEStreamConsumer(MCPConsumer):
         if self.method != "GET":
             raise HTTPError(405, f"Method {self.method} not allowed", headers=[(b"allow", b"GET")])
         self.check_host_and_origin()
+        self.refuse_while_draining()
         self.caller = await self.authenticate()
         accept = self.headers.get("accept", "")
         if accept and "text/event-stream" not in accept and "*/*" not in accept:
@@ -101,6 +136,11 @@ class SSEStreamConsumer(MCPConsumer):
             await self.server.stateful.notification(parsed, self.caller, self.session, self.transport_name)
             return
         assert isinstance(parsed, Request)
+        if self.server.requests.draining:
+            # Posted (on another worker) before it saw us stop: the stream ends soon, the
+            # client reconnects elsewhere and sends it again.
+            await self.send_message(error_message(parsed.id, cut_short_error(DRAINING_MESSAGE)))
+            return
         if parsed.method in CONCURRENT_METHODS:
             task = asyncio.ensure_future(self.serve_request(parsed, own_task=True))
             self.tasks.add(task)
@@ -134,9 +174,16 @@ class SSEMessagesConsumer(MCPConsumer):
         session_id = (query.get("session_id") or [""])[0].strip()
         if not session_id:
             raise HTTPError(400, "Bad Request: missing session_id query parameter")
-        session = await self.server.sessions.get(session_id)
+        # Both reads go to the store in one pipelined round trip.
+        session, stream_alive = await asyncio.gather(
+            self.server.sessions.get(session_id), is_alive(session_stream_lease(session_id))
+        )
         if session is None or session.principal != caller.principal_key or session.transport != "sse":
             raise HTTPError(404, "Session not found: open a new stream at the SSE endpoint")
+        if not stream_alive:
+            # The worker holding the session's stream died without ending it: the session is over.
+            await self.server.sessions.delete(session_id)
+            raise HTTPError(404, "Session not found: its stream is gone, open a new one at the SSE endpoint")
         content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type != "application/json":
             raise HTTPError(415, "Unsupported Media Type: Content-Type must be application/json")
@@ -152,8 +199,10 @@ class SSEMessagesConsumer(MCPConsumer):
         except MCPError as exc:
             rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str | int) else None
             raise HTTPError(400, exc.message, code=exc.code, request_id=rid) from None
-        if isinstance(message, Request) and message.method in ("tools/call", "resources/read", "prompts/get"):
-            await self.enforce_rate_limit(caller, message.id)
+        if isinstance(message, Request):
+            self.refuse_while_draining(message.id)
+            if message.method in ("tools/call", "resources/read", "prompts/get"):
+                await self.enforce_rate_limit(caller, message.id)
         if self.channel_layer is None:
             raise HTTPError(503, "No channel layer configured (CHANNEL_LAYERS)", code=-32603)
         await self.channel_layer.group_send(session_group(session.id), {"type": "mcp.sse.post", "message": raw})

@@ -28,7 +28,7 @@ from ..server.exchange import Port
 from ..server.mrtr import RequestMeta
 from ..server.routing import BROADCAST_GROUP
 from .base import HTTPError, MCPConsumer
-from .status import status_of_rejection, status_of_response
+from .status import retry_after_headers, status_of_rejection, status_of_response
 from .streams import Stream
 
 logger = logging.getLogger("mcp_sse")
@@ -79,7 +79,7 @@ class RequestStream:
         async with self.lock:
             if not self.sse:
                 status = status_of_response(response, stateless=True)
-                await self.consumer.send_response(status, jsonutil.dumps(response))
+                await self.consumer.send_response(status, jsonutil.dumps(response), retry_after_headers(status))
                 return
             await self.consumer.write_event(response)
             await self.consumer.finish_response()
@@ -169,6 +169,11 @@ class ListenStream(Stream):
 
     async def on_shutdown(self) -> None:
         # Server shutdown: end the subscription with its final response if we still can.
+        await self.close_gracefully()
+
+    async def farewell(self) -> None:
+        # A draining worker ends the subscription with its final response: the client listens
+        # again (elsewhere). 2026-07-28 streams have no event ids to resume from.
         await self.close_gracefully()
 
     async def close_gracefully(self) -> None:

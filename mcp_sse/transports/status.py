@@ -3,7 +3,8 @@
 The server layer answers in JSON-RPC terms only (a response message, or a :class:`Rejected`
 refusal before serving). Which of those change the HTTP status is decided here, per era:
 before 2026 every JSON-RPC answer travels with 200; on the 2026-07-28 wire a refused request
-and the protocol errors the spec names get 400, and an unknown method 404.
+and the protocol errors the spec names get 400, and an unknown method 404. In every era, an
+answer saying the server's shared store (Redis) is out gets 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from ..protocol.errors import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     MISSING_REQUIRED_CLIENT_CAPABILITY,
+    UNAVAILABLE_REASON,
     UNSUPPORTED_PROTOCOL_VERSION,
 )
 
 OK = 200
+# Every era: a request the server could not serve because its shared store (Redis) is out.
+UNAVAILABLE = 503
 
 # 2026-07-28: JSON-RPC error code -> HTTP status (codes not listed travel with 200).
 STATELESS_ERROR_STATUS: Mapping[int, int] = {
@@ -35,12 +39,22 @@ REJECTED_DEFAULT = 400
 
 def status_of_response(response: Mapping[str, Any], *, stateless: bool) -> int:
     """The HTTP status of a JSON-RPC response sent as a plain JSON body."""
-    if not stateless:
-        return OK
     error = response.get("error")
     if not isinstance(error, Mapping):
         return OK
+    data = error.get("data")
+    if isinstance(data, Mapping) and data.get("reason") == UNAVAILABLE_REASON:
+        return UNAVAILABLE
+    if not stateless:
+        return OK
     return STATELESS_ERROR_STATUS.get(error.get("code"), OK)  # type: ignore[arg-type]
+
+
+def retry_after_headers(status: int) -> list[tuple[bytes, bytes]]:
+    """``Retry-After`` for a 503 answered while the shared store is out."""
+    from ..conf import mcp_settings
+
+    return [(b"retry-after", str(mcp_settings.UNAVAILABLE_RETRY_AFTER).encode())] if status == UNAVAILABLE else []
 
 
 def status_of_rejection(code: int) -> int:

@@ -4,27 +4,37 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from typing import Any
-
-from django.core.cache import caches
 
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse, versions
 from ..protocol.errors import INVALID_REQUEST, PARSE_ERROR, MCPError, echo
-from ..protocol.jsonrpc import Message, Notification, Request, Response, parse_message
+from ..protocol.jsonrpc import Message, Notification, Request, Response, error_message, parse_message
 from ..server.eras import RequestFacts
 from ..server.events import parse_event_id
 from ..server.exchange import Port
-from ..server.routing import BROADCAST_GROUP, session_group, stream_group
+from ..server.leases import Lease, is_alive, worker_lost_error
+from ..server.routing import (
+    BROADCAST_GROUP,
+    get_stream_lease,
+    session_group,
+    stream_group,
+    stream_producer_lease,
+)
 from ..server.session import Session
 from .base import HTTPError, MCPConsumer
 from .stateless import serve_stateless
+from .status import OK, retry_after_headers, status_of_response
 from .streams import EventLog, SessionStream, Stream
 
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
 CALL_METHODS = ("tools/call", "resources/read", "prompts/get")
+logger = logging.getLogger("mcp_sse")
+
+LOST_PRODUCER_MESSAGE = "The worker serving this request stopped before answering it: send the request again"
 
 
 def _accepts(accept: str, media_type: str) -> bool:
@@ -59,12 +69,18 @@ class PostStream:
     a client whose connection drops (or that we ask to poll) resumes on any worker with
     ``GET`` + ``Last-Event-ID``. Once the connection is gone the events go to the store and the
     stream's group only (a disconnect is not a cancellation before 2026).
+
+    While it produces a stream, this worker holds the stream's lease (:mod:`~mcp_sse.server.leases`):
+    a client resuming on another worker is told the request failed once the lease expires
+    without the final response (this worker was killed), instead of waiting for ever.
     """
 
-    def __init__(self, consumer: StreamableHTTPConsumer, session: Session):
+    def __init__(self, consumer: StreamableHTTPConsumer, session: Session, request_ids: list[Any]):
         self.consumer = consumer
         self.session = session
+        self.request_ids = request_ids
         self.log: EventLog | None = None  # made when the response turns into a stream
+        self.lease: Lease | None = None
         self.detached = False
         self.lock = asyncio.Lock()
         self.close_timer: asyncio.TimerHandle | None = None
@@ -90,7 +106,10 @@ class PostStream:
         stored: list[dict[str, Any] | None] = [None] if priming else []
         if first is not None:
             stored.append(first)
-        event_ids = await log.append_many(stored) if stored else []
+        # The lease first, then the events (one pipelined round trip): whoever can resume the
+        # stream finds its producer alive.
+        self.lease = Lease(stream_producer_lease(self.session.id, log.stream_id))
+        _, event_ids = await asyncio.gather(self.lease.acquire(), log.append_many(stored, request_ids=self.request_ids))
         if priming:
             await self.consumer.write_event(None, event_id=event_ids[0], retry_ms=mcp_settings.SSE_RETRY_MS)
         limit = mcp_settings.POST_STREAM_MAX_SECONDS
@@ -142,13 +161,26 @@ class PostStream:
                     await self.consumer.finish_response()
                     return
                 body = jsonutil.dumps(responses if batch else responses[0])
-                await self.consumer.send_response(200, body)
+                status = OK if batch else status_of_response(responses[0], stateless=False)
+                await self.consumer.send_response(status, body, retry_after_headers(status))
                 return
             for index, response in enumerate(responses):
                 await self._push(log, response, final=index == len(responses) - 1)
             if not responses:
                 await log.finish()
             await self.consumer.finish_response()
+
+    async def on_drain(self) -> None:
+        """This worker is stopping: a 2025-11-25 client is sent to poll (it resumes on another
+        worker, which hears the rest through the channel layer); older ones keep the connection
+        until the response (or the error of a call cut off at the end of the drain)."""
+        await self.close_for_polling()
+
+    async def release(self) -> None:
+        """The stream is complete (or its producer failed): let go of its lease."""
+        if self.lease is not None:
+            await self.lease.release()
+            self.lease = None
 
 
 class StandaloneStream(SessionStream):
@@ -163,15 +195,15 @@ class StandaloneStream(SessionStream):
         self.session = session
         self.resumed = stream_id is not None
         self.log = EventLog(consumer.server.events, session.id, stream_id or "g" + secrets.token_urlsafe(8), after)
-        self.marker = f"mcp_sse:get-stream:{session.id}"
-        self.marker_ttl = max(30, int(mcp_settings.KEEPALIVE_INTERVAL * 3))
-        self.cache = caches[mcp_settings.CACHE_ALIAS]
-        self.marked = False
+        # One GET stream per session, held as a lease: a killed worker's stream stops counting
+        # within LEASE_SECONDS, so the client can open a new one elsewhere.
+        self.lease = Lease(get_stream_lease(session.id))
+        self.held = False
 
     async def open(self) -> bool:
-        if not await self.cache.aadd(self.marker, 1, self.marker_ttl):
+        if not await self.lease.acquire(exclusive=True):
             raise HTTPError(409, "Conflict: this session already has an open GET stream")
-        self.marked = True
+        self.held = True
         await self.consumer.join(session_group(self.session_id))
         await self.consumer.join(BROADCAST_GROUP)
         await self.consumer.start_sse()
@@ -186,23 +218,24 @@ class StandaloneStream(SessionStream):
         event_id = await self.log.append(message)
         return await self.consumer.write_event(message, event_id=event_id)
 
-    async def on_idle(self) -> bool:
-        written = await super().on_idle()
-        await self.cache.atouch(self.marker, self.marker_ttl)
-        return written
-
     async def close(self) -> None:
-        if self.marked:
-            await self.cache.adelete(self.marker)
+        if self.held:
+            await self.lease.release()
 
 
 class ResumedPostStream(Stream):
     """A POST's response stream picked up again with ``Last-Event-ID``: the stored events after
-    that id, then live ones (``mcp.stream.event``) until its final response."""
+    that id, then live ones (``mcp.stream.event``) until its final response.
+
+    The worker producing it may have died (``kill -9``, a lost machine): its lease is checked
+    every third of ``LEASE_SECONDS``, and once it has expired without a final response the
+    stream's requests are answered with an error (stored too, for later resumes) and it ends.
+    """
 
     def __init__(self, consumer: StreamableHTTPConsumer, session: Session, stream_id: str, after: int) -> None:
         super().__init__(consumer)
         self.log = EventLog(consumer.server.events, session.id, stream_id, after)
+        self.watcher: asyncio.Task[None] | None = None
 
     async def open(self) -> bool:
         log = self.log
@@ -213,7 +246,44 @@ class ResumedPostStream(Stream):
             raise HTTPError(404, "Stream not found: nothing to resume for that Last-Event-ID")
         await self.consumer.start_sse()
         await log.replay(self.consumer, events)
-        return not finished
+        if finished:
+            return False
+        self.watcher = asyncio.ensure_future(self.watch_producer())
+        return True
+
+    async def watch_producer(self) -> None:
+        name = stream_producer_lease(self.log.session_id, self.log.stream_id)
+        interval = float(mcp_settings.LEASE_SECONDS) / 3
+        while True:
+            try:
+                if not await is_alive(name):
+                    self.offer({"type": "mcp.producer.lost"})
+                    return
+            except Exception:  # the store is unreachable: no verdict, look again later
+                logger.warning("mcp_sse: could not check the producer of a resumed stream", exc_info=True)
+            await asyncio.sleep(interval)
+
+    async def mcp_producer_lost(self, message: dict[str, Any]) -> bool:
+        """The producer's lease expired: whatever it stored last, then the verdict."""
+        log = self.log
+        events, finished = await log.stored(log.seq)
+        await log.replay(self.consumer, events)
+        if finished:  # it finished after all (the lease went with the final response)
+            return False
+        error = worker_lost_error(LOST_PRODUCER_MESSAGE)
+        answers: list[dict[str, Any] | None] = [
+            error_message(request_id, error) for request_id in await log.request_ids()
+        ]
+        if not answers:  # a stream stored without its requests' ids: still say it failed
+            answers = [error_message(None, error)]
+        event_ids = await log.append_many(answers, final=True)
+        for answer, event_id in zip(answers, event_ids, strict=True):
+            await self.consumer.write_event(answer, event_id=event_id)
+        return False
+
+    async def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
 
     async def mcp_stream_event(self, message: dict[str, Any]) -> bool | None:
         seq = message["seq"]
@@ -260,6 +330,8 @@ class StreamableHTTPConsumer(MCPConsumer):
         body = await self.read_body()
         messages, batch = parse_body(body)
         first = messages[0]
+        if any(isinstance(m, Request) for m in messages):
+            self.refuse_while_draining(first.id if isinstance(first, Request) else None)
         era = self.server.era_for(
             first,
             batch=batch,
@@ -329,33 +401,39 @@ class StreamableHTTPConsumer(MCPConsumer):
         era = self.server.stateful
         exchange = era.exchange(self.facts(caller, request, None), None)
         response = await era.handle(request, exchange)
-        headers = []
+        status = status_of_response(response, stateless=False)
+        headers = retry_after_headers(status)
         if exchange.new_session is not None:
             headers.append((b"mcp-session-id", exchange.new_session.id.encode()))
-        await self.send_response(200, jsonutil.dumps(response), headers)
+        await self.send_response(status, jsonutil.dumps(response), headers)
 
     async def serve_requests(self, caller: Caller, session: Session, requests: list[Request], batch: bool) -> None:
-        stream = PostStream(self, session)
+        stream = PostStream(self, session, [r.id for r in requests])
         port = Port(emit=stream.emit, close_stream=stream.close_for_polling, join=self.join, leave=self.leave)
         era = self.server.stateful
         lifecycle = self.server.requests
 
         async def run_all() -> None:
             exchanges = [era.exchange(self.facts(caller, r, session), session, port) for r in requests]
-            if len(requests) == 1:
-                results = [await lifecycle.serve(era, requests[0], exchanges[0], in_current_task=True)]
-            else:
-                results = list(
-                    await asyncio.gather(
-                        *(lifecycle.serve(era, r, x) for r, x in zip(requests, exchanges, strict=True))
+            try:
+                if len(requests) == 1:
+                    results = [await lifecycle.serve(era, requests[0], exchanges[0], in_current_task=True)]
+                else:
+                    results = list(
+                        await asyncio.gather(
+                            *(lifecycle.serve(era, r, x) for r, x in zip(requests, exchanges, strict=True))
+                        )
                     )
-                )
-            await stream.finish([r for r in results if r is not None], batch)
+                await stream.finish([r for r in results if r is not None], batch)
+            finally:
+                await stream.release()
 
         # The work outlives this coroutine if the client goes away mid-stream (a disconnect is
         # not a cancellation before 2026: its events wait in the store for a resuming GET), so
         # it is a task of its own that Daphne cancelling us cannot reach.
+        stop_listening = lifecycle.on_drain(stream.on_drain)
         work = lifecycle.keep_running(asyncio.ensure_future(run_all()))
+        work.add_done_callback(lambda _work: stop_listening())
         self.outliving_work = work
         try:
             await asyncio.shield(work)
@@ -373,6 +451,7 @@ class StreamableHTTPConsumer(MCPConsumer):
             raise HTTPError(405, "Method Not Allowed: 2026-07-28 has no GET stream", headers=ALLOW)
         if not _accepts(self.headers.get("accept", ""), "text/event-stream"):
             raise HTTPError(406, "Not Acceptable: GET needs Accept: text/event-stream")
+        self.refuse_while_draining()
         session = await self.load_session(caller)
         self.session = session
         last_event_id = self.headers.get("last-event-id", "").strip()

@@ -4,8 +4,10 @@ its resumption, the 2026 ``subscriptions/listen`` stream) is a :class:`Stream`.
 A stream opens (response head, priming event, replay of stored events), then one loop waits
 for whichever comes first: a channel-layer message for it (handled by its method named after the
 message type, as Channels does: ``mcp.list_changed`` -> ``mcp_list_changed``; a handler returning
-False ends the stream), the client disconnecting, the channel layer failing, or
-``KEEPALIVE_INTERVAL`` of silence (a keep-alive comment; group memberships renewed).
+False ends the stream), the client disconnecting, the channel layer failing, the stream being
+ended (:meth:`Stream.end_soon`: by default when the worker drains, after a final event telling
+the client to reconnect), or ``KEEPALIVE_INTERVAL`` of silence (a keep-alive comment; group
+memberships renewed).
 
 :class:`EventLog` numbers and stores the events of a resumable stream (2025-03-26 and later), so
 that ``GET`` + ``Last-Event-ID`` replays them on any worker.
@@ -41,6 +43,7 @@ class Stream:
     def __init__(self, consumer: MCPConsumer) -> None:
         self.consumer = consumer
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=INBOX_LIMIT)
+        self.ending = asyncio.Event()
 
     def offer(self, message: dict[str, Any]) -> None:
         """A channel-layer message for this stream (called by the consumer's layer reader)."""
@@ -65,12 +68,28 @@ class Stream:
     async def on_shutdown(self) -> None:
         """The server is shutting down (the consumer is being cancelled)."""
 
+    async def on_drain(self) -> None:
+        """The worker is stopping (see :mod:`mcp_sse.server.drain`): by default the stream ends
+        at once with :meth:`farewell`."""
+        self.end_soon()
+
+    def end_soon(self) -> None:
+        """End the stream (with :meth:`farewell`) at the loop's next turn."""
+        self.ending.set()
+
+    async def farewell(self) -> None:
+        """The last event of a stream the server ends: reconnect after ``SSE_RETRY_MS`` (the
+        2025-11-25 polling hint; a resumable stream resumes with its Last-Event-ID)."""
+        await self.consumer.write(sse.encode_event(None, retry_ms=mcp_settings.SSE_RETRY_MS))
+
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
         consumer = self.consumer
         consumer.stream = self
+        unregister = None
         try:
             if await self.open():
+                unregister = consumer.server.requests.on_drain(self.on_drain)
                 await self._loop()
         except asyncio.CancelledError:
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -78,17 +97,22 @@ class Stream:
             raise
         finally:
             consumer.stream = None
-            await self.close()
+            try:
+                await self.close()
+            finally:
+                if unregister is not None:
+                    unregister()
         await consumer.finish_response()
 
     async def _loop(self) -> None:
         consumer = self.consumer
         watcher = asyncio.ensure_future(consumer.watch_disconnect())
+        ender = asyncio.ensure_future(self.ending.wait())
         getter: asyncio.Future[dict[str, Any]] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(self.inbox.get())
-                waits: set[asyncio.Future[Any]] = {getter, watcher}
+                waits: set[asyncio.Future[Any]] = {getter, watcher, ender}
                 reader = consumer.layer_task
                 if reader is not None:
                     waits.add(reader)
@@ -102,6 +126,9 @@ class Stream:
                 getter.cancel()
                 if watcher in done or consumer.disconnected.is_set() or consumer.response_finished:
                     return
+                if ender in done:
+                    await self.farewell()
+                    return
                 if reader is not None and reader in done:
                     # The channel layer failed: end the stream (the client reconnects and
                     # refetches) rather than keep it open while it can no longer hear anything.
@@ -112,6 +139,7 @@ class Stream:
                     return
         finally:
             watcher.cancel()
+            ender.cancel()
             if getter is not None:
                 getter.cancel()
 
@@ -170,12 +198,14 @@ class EventLog:
         """Store the next event (None: the priming event) and return its id."""
         return (await self.append_many([message], final=final))[-1]
 
-    async def append_many(self, messages: list[dict[str, Any] | None], *, final: bool = False) -> list[str]:
-        """Store the next events in one store write (``final``: the stream ends with the last);
-        their ids."""
+    async def append_many(
+        self, messages: list[dict[str, Any] | None], *, final: bool = False, request_ids: list[Any] | None = None
+    ) -> list[str]:
+        """Store the next events in one store write (``final``: the stream ends with the last;
+        ``request_ids``: the requests it answers); their ids."""
         first = self.seq + 1
         self.seq += len(messages)
-        await self.store.append(self.session_id, self.stream_id, first, messages, final=final)
+        await self.store.append(self.session_id, self.stream_id, first, messages, final=final, request_ids=request_ids)
         return [f"{self.stream_id}.{n}" for n in range(first, self.seq + 1)]
 
     async def finish(self) -> None:
@@ -193,6 +223,9 @@ class EventLog:
 
     async def exists(self) -> bool:
         return await self.store.exists(self.session_id, self.stream_id)
+
+    async def request_ids(self) -> list[Any]:
+        return await self.store.request_ids(self.session_id, self.stream_id)
 
     async def replay(self, consumer: MCPConsumer, events: list[tuple[int, dict[str, Any] | None]]) -> None:
         """Write stored events (from :meth:`stored`) again, with their ids."""

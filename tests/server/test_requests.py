@@ -223,3 +223,55 @@ async def test_a_detached_request_is_registered_under_its_key_and_cancelled_by_i
     assert server.requests.cancel("task-1", "tasks/cancel") is True
     assert await asyncio.wait_for(task, WAIT) is None and exchange.cancelled
     assert server.requests.inflight == {} and server.requests.cancel("task-1", "again") is False
+
+
+# -- draining ----------------------------------------------------------------------------------
+async def test_a_drain_lets_quick_calls_finish_and_cuts_the_rest_off_with_an_error(
+    server: MCPServer, registry: Registry, session: Session
+) -> None:
+    from mcp_sse.audit import get_recorder
+    from mcp_sse.models import CallLog
+
+    started = register_waiting_tool(registry)
+
+    async def quick() -> str:
+        await asyncio.sleep(0.1)
+        return "done"
+
+    tools.tool(quick, name="quick_one", registry=registry)
+    told: list[str] = []
+
+    async def listener() -> None:
+        told.append("drain")
+        stream_ended()  # a held stream ends when told: the drain does not wait for it
+
+    unregister = server.requests.on_drain(listener)
+    unregister()  # an unregistered listener is not told
+    stream_ended = server.requests.on_drain(listener)
+    slow_request, slow_exchange = call(server, session, "wait_forever", Port(), request_id=1)
+    quick_request, quick_exchange = call(server, session, "quick_one", Port(), request_id=2)
+    slow = asyncio.ensure_future(server.requests.serve(server.stateful, slow_request, slow_exchange))
+    fast = asyncio.ensure_future(
+        server.requests.serve(server.stateful, quick_request, quick_exchange, in_current_task=True)
+    )
+    await asyncio.wait_for(started.wait(), WAIT)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    from mcp_sse.server.drain import is_draining
+
+    assert not is_draining()
+    drain = asyncio.ensure_future(server.requests.drain(0.5, "stopping for a test"))
+    await asyncio.sleep(0.01)
+    assert server.requests.draining and told == ["drain"] and is_draining()
+    assert (await fast)["result"]["content"][0]["text"] == "done"
+    answer = await slow
+    assert answer["id"] == 1 and answer["error"]["data"] == {"reason": "shutdown"}
+    assert answer["error"]["message"] == "stopping for a test"
+    assert 0.45 <= loop.time() - began < 2
+    assert await drain == [f"{session.id}:{slow_exchange.token}"]
+    assert server.requests.idle and loop.time() - began < 1
+    server.requests.draining = False  # is_draining() looks at every server object of the process
+    await get_recorder().flush()
+    cut = CallLog.objects.filter(tool="wait_forever", error="stopping for a test")
+    assert [row.outcome async for row in cut] == ["cancelled"]
+    assert await CallLog.objects.filter(tool="quick_one", outcome="ok").acount() == 1

@@ -253,3 +253,19 @@ async def test_the_admin_cancel_action_stops_a_running_task(task_tools: None) ->
     assert ended["status"] == "cancelled"
     detail = await sync_to_async(admin.get)(f"/admin/mcp_sse/task/{task_id}/change/")
     assert detail.status_code == 200 and 'name="tool"' not in detail.content.decode()  # read-only
+
+
+async def test_a_task_cut_off_by_a_drain_ends_failed_saying_why(task_tools: None) -> None:
+    """A worker stopping (SIGTERM) gives its tasks DRAIN_SECONDS, then fails the rest."""
+    from mcp_sse.server.requests import lifecycles
+
+    client = Modern()
+    task_id = (await client.call("tt_slow", {"seconds": 60}))["result"]["taskId"]
+    [lifecycle] = [found for found in lifecycles() if f"task:{task_id}" in found.inflight]
+    try:
+        assert await lifecycle.drain(0.2, "cut off for a test") == [f"task:{task_id}"]
+    finally:
+        lifecycle.draining = False  # the in-process app serves the following tests
+    failed = await client.until(task_id, "failed", timeout=5)
+    assert failed["error"]["data"] == {"reason": "shutdown"}
+    assert failed["error"]["message"] == "cut off for a test"

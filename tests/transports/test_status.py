@@ -120,11 +120,15 @@ async def test_legacy_messages_endpoint_errors() -> None:
 
 
 async def test_legacy_messages_endpoint_checks_the_body_of_a_known_session() -> None:
+    from mcp_sse.server.leases import Lease
+    from mcp_sse.server.routing import session_stream_lease
     from mcp_sse.server.session import SessionStore
 
     session = await SessionStore().create("anonymous", "sse")
     query = f"session_id={session.id}"
     post = {"content-type": "application/json"}
+    stream = Lease(session_stream_lease(session.id))  # what the worker holding its /sse stream holds
+    await stream.acquire()
     bad_json = await http("POST", "/mcp/messages", b"{nope", post, query=query)
     assert bad_json.status == 400 and bad_json.json()["error"]["code"] == PARSE_ERROR
     batch = await http("POST", "/mcp/messages", [{"jsonrpc": "2.0", "id": 1, "method": "ping"}], post, query=query)
@@ -135,6 +139,11 @@ async def test_legacy_messages_endpoint_checks_the_body_of_a_known_session() -> 
     assert wrong_type.status == 415
     accepted = await http("POST", "/mcp/messages", {"jsonrpc": "2.0", "id": 1, "method": "ping"}, post, query=query)
     assert accepted.status == 202
+    # Once no worker holds the session's stream (its worker died), the session is gone: 404.
+    await stream.release()
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    assert (await http("POST", "/mcp/messages", ping, post, query=query)).status == 404
+    assert await SessionStore().get(session.id) is None
     # A session of the other transport is not a legacy session.
     streamable = await SessionStore().create("anonymous", "streamable-http")
     other = await http("POST", "/mcp/messages", {"jsonrpc": "2.0", "id": 1, "method": "ping"}, post, query=f"session_id={streamable.id}")
