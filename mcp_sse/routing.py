@@ -6,10 +6,12 @@ from typing import Any
 
 from django.urls import re_path
 
+from .auth.oauth import metadata_paths, oauth_enabled
 from .conf import mcp_settings
 from .server.server import MCPServer
 from .transports.health import HealthEndpoint
 from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
+from .transports.metadata import protected_resource_metadata_app
 from .transports.streamable import StreamableHTTPConsumer
 
 
@@ -22,7 +24,12 @@ def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
     import re
 
     quoted = re.escape(base)
+    patterns = []
+    if oauth_enabled():
+        for path in metadata_paths(prefix):
+            patterns.append(re_path(rf"^{re.escape(path.lstrip('/'))}/?$", protected_resource_metadata_app))  # type: ignore[arg-type]
     return [
+        *patterns,
         re_path(rf"^{quoted}/?$", StreamableHTTPConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
         re_path(rf"^{quoted}/sse/?$", SSEStreamConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
         re_path(rf"^{quoted}/messages/?$", SSEMessagesConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
