@@ -252,7 +252,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         )
     lease = mcp_settings.LEASE_SECONDS
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
-        problems.append(Error(f"MCP_SSE['LEASE_SECONDS'] must be a positive number, not {lease!r}", id="mcp_sse.E015"))
+        problems.append(
+            Error(f"MCP_SSE['LEASE_SECONDS'] must be a positive number, not {lease!r}", id="mcp_sse.E015")
+        )
     drain = mcp_settings.DRAIN_SECONDS
     if isinstance(drain, bool) or not isinstance(drain, int | float) or drain < 0:
         problems.append(

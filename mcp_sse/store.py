@@ -80,8 +80,6 @@ async def read_through(store: Any, key: str, load: Any, expiry: float | None) ->
             if not is_outage(exc):
                 raise
     return value
-
-
 # Connections per process to the Redis cache, and seconds an operation may wait for one.
 REDIS_MAX_CONNECTIONS = 100
 REDIS_POOL_TIMEOUT = 20

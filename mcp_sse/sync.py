@@ -24,7 +24,6 @@ VISIBILITY_KEY = "mcp_sse:visibility"
 def invalidate_visibility() -> None:
     caches[mcp_settings.CACHE_ALIAS].delete(VISIBILITY_KEY)
 
-
 _synced = threading.Event()
 
 

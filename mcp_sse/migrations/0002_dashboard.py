@@ -4,21 +4,23 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("mcp_sse", "0001_initial"),
+        ('mcp_sse', '0001_initial'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Dashboard",
-            fields=[],
+            name='Dashboard',
+            fields=[
+            ],
             options={
-                "verbose_name": "dashboard",
-                "verbose_name_plural": "dashboard",
-                "proxy": True,
-                "indexes": [],
-                "constraints": [],
+                'verbose_name': 'dashboard',
+                'verbose_name_plural': 'dashboard',
+                'proxy': True,
+                'indexes': [],
+                'constraints': [],
             },
-            bases=("mcp_sse.calllog",),
+            bases=('mcp_sse.calllog',),
         ),
     ]

@@ -7,93 +7,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("mcp_sse", "0004_calllog_fewer_indexes"),
+        ('mcp_sse', '0004_calllog_fewer_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Task",
+            name='Task',
             fields=[
-                ("id", models.CharField(editable=False, max_length=64, primary_key=True, serialize=False)),
-                ("principal", models.CharField(db_index=True, editable=False, max_length=64)),
-                ("tool", models.CharField(max_length=255)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("working", "working"),
-                            ("input_required", "input required"),
-                            ("completed", "completed"),
-                            ("failed", "failed"),
-                            ("cancelled", "cancelled"),
-                        ],
-                        db_index=True,
-                        default="working",
-                        max_length=16,
-                    ),
-                ),
-                ("status_message", models.CharField(blank=True, max_length=500)),
-                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ("updated", models.DateTimeField(default=django.utils.timezone.now)),
-                (
-                    "ttl_ms",
-                    models.BigIntegerField(
-                        blank=True, help_text="Kept this long after creation; empty: no limit.", null=True
-                    ),
-                ),
-                ("poll_interval_ms", models.IntegerField(default=1000)),
-                ("result", models.JSONField(blank=True, null=True)),
-                ("error", models.JSONField(blank=True, null=True)),
-                ("cancel_requested", models.BooleanField(default=False)),
-                (
-                    "worker",
-                    models.CharField(blank=True, help_text="host:pid of the process running it", max_length=200),
-                ),
-                (
-                    "token",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="tasks",
-                        to="mcp_sse.accesstoken",
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="mcp_tasks",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.CharField(editable=False, max_length=64, primary_key=True, serialize=False)),
+                ('principal', models.CharField(db_index=True, editable=False, max_length=64)),
+                ('tool', models.CharField(max_length=255)),
+                ('status', models.CharField(choices=[('working', 'working'), ('input_required', 'input required'), ('completed', 'completed'), ('failed', 'failed'), ('cancelled', 'cancelled')], db_index=True, default='working', max_length=16)),
+                ('status_message', models.CharField(blank=True, max_length=500)),
+                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ('updated', models.DateTimeField(default=django.utils.timezone.now)),
+                ('ttl_ms', models.BigIntegerField(blank=True, help_text='Kept this long after creation; empty: no limit.', null=True)),
+                ('poll_interval_ms', models.IntegerField(default=1000)),
+                ('result', models.JSONField(blank=True, null=True)),
+                ('error', models.JSONField(blank=True, null=True)),
+                ('cancel_requested', models.BooleanField(default=False)),
+                ('worker', models.CharField(blank=True, help_text='host:pid of the process running it', max_length=200)),
+                ('token', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='tasks', to='mcp_sse.accesstoken')),
+                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='mcp_tasks', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "MCP task",
-                "ordering": ["-created"],
+                'verbose_name': 'MCP task',
+                'ordering': ['-created'],
             },
         ),
         migrations.CreateModel(
-            name="TaskInput",
+            name='TaskInput',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("key", models.CharField(max_length=200)),
-                ("request", models.JSONField()),
-                ("answer", models.JSONField(blank=True, null=True)),
-                ("asked", models.DateTimeField(default=django.utils.timezone.now)),
-                (
-                    "task",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="inputs", to="mcp_sse.task"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key', models.CharField(max_length=200)),
+                ('request', models.JSONField()),
+                ('answer', models.JSONField(blank=True, null=True)),
+                ('asked', models.DateTimeField(default=django.utils.timezone.now)),
+                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='inputs', to='mcp_sse.task')),
             ],
             options={
-                "constraints": [models.UniqueConstraint(fields=("task", "key"), name="mcp_sse_taskinput_task_key")],
+                'constraints': [models.UniqueConstraint(fields=('task', 'key'), name='mcp_sse_taskinput_task_key')],
             },
         ),
     ]

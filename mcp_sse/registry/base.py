@@ -93,7 +93,9 @@ class Tool:
         return await self.call(arguments, ctx)
 
 
-def drop_extra_arguments(arguments: dict[str, Any], names: Iterable[str], declared: Collection[str]) -> dict[str, Any]:
+def drop_extra_arguments(
+    arguments: dict[str, Any], names: Iterable[str], declared: Collection[str]
+) -> dict[str, Any]:
     """``arguments`` without the ``names`` the tool does not declare (a new dict if any go)."""
     extra = [name for name in names if name in arguments and name not in declared]
     if not extra:

@@ -187,12 +187,8 @@ class TaskManager:
     ) -> None:
         """Write a task's end (once: a task already ended keeps its first outcome)."""
         try:
-            await (
-                Task.objects.filter(pk=task_id)
-                .exclude(status__in=Task.TERMINAL)
-                .aupdate(
-                    status=status, result=result, error=error, status_message=message[:500], updated=timezone.now()
-                )
+            await Task.objects.filter(pk=task_id).exclude(status__in=Task.TERMINAL).aupdate(
+                status=status, result=result, error=error, status_message=message[:500], updated=timezone.now()
             )
         except Exception:
             logger.exception("mcp_sse: could not record the end of task %s", task_id)
@@ -256,15 +252,11 @@ class TaskManager:
             raise unknown_task(task_id)
         if not task.is_terminal and not await is_alive(lease_name(task.id)):
             # Its worker died (kill -9, a lost machine): say so instead of "working" for ever.
-            await (
-                Task.objects.filter(pk=task.pk)
-                .exclude(status__in=Task.TERMINAL)
-                .aupdate(
-                    status=Task.Status.FAILED,
-                    error=worker_lost_error(LOST_WORKER_MESSAGE),
-                    status_message=LOST_WORKER_MESSAGE,
-                    updated=timezone.now(),
-                )
+            await Task.objects.filter(pk=task.pk).exclude(status__in=Task.TERMINAL).aupdate(
+                status=Task.Status.FAILED,
+                error=worker_lost_error(LOST_WORKER_MESSAGE),
+                status_message=LOST_WORKER_MESSAGE,
+                updated=timezone.now(),
             )
             await task.arefresh_from_db()
             await self.announce(task.id)
