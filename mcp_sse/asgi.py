@@ -19,6 +19,7 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
     with one dict lookup (a trailing slash is accepted, never redirected).
     """
     from .server.server import MCPServer
+    from .server.telemetry import http_spans
     from .transports.health import HealthEndpoint
     from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
     from .transports.streamable import StreamableHTTPConsumer
@@ -31,7 +32,7 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
         (base + "/sse", SSEStreamConsumer),
         (base + "/messages", SSEMessagesConsumer),
     ):
-        endpoints[path] = endpoints[path + "/"] = consumer.as_asgi(server=server)
+        endpoints[path] = endpoints[path + "/"] = http_spans(consumer.as_asgi(server=server))
     for kind in ("live", "ready"):
         endpoints[f"{base}/health/{kind}"] = endpoints[f"{base}/health/{kind}/"] = HealthEndpoint(kind)
 

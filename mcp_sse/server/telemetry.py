@@ -295,6 +295,20 @@ def start_request(method: str, params: Mapping[str, Any], request_id: Any, info:
     return telemetry.start(method, params, request_id, info)
 
 
+def http_spans(app: Any) -> Any:
+    """``app`` inside opentelemetry-instrumentation-asgi's middleware (an HTTP SERVER span per
+    request, the ambient span MCP spans link to) when that package is installed and an SDK is
+    configured; else ``app`` itself. ``opentelemetry-instrument`` traces Django's own views, but
+    the MCP endpoints are served beside Django, not through its middleware."""
+    if current() is None:
+        return app
+    try:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    except ImportError:
+        return app
+    return OpenTelemetryMiddleware(app)
+
+
 def session_ended(created: float, protocol_version: str) -> None:
     """A session ended (deleted by its client, or its legacy stream closed)."""
     telemetry = current()
