@@ -8,6 +8,7 @@ from django.urls import re_path
 
 from .conf import mcp_settings
 from .server.server import MCPServer
+from .server.telemetry import http_spans
 from .transports.health import HealthEndpoint
 from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
 from .transports.streamable import StreamableHTTPConsumer
@@ -23,9 +24,9 @@ def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
 
     quoted = re.escape(base)
     return [
-        re_path(rf"^{quoted}/?$", StreamableHTTPConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
-        re_path(rf"^{quoted}/sse/?$", SSEStreamConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
-        re_path(rf"^{quoted}/messages/?$", SSEMessagesConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/?$", http_spans(StreamableHTTPConsumer.as_asgi(server=server))),
+        re_path(rf"^{quoted}/sse/?$", http_spans(SSEStreamConsumer.as_asgi(server=server))),
+        re_path(rf"^{quoted}/messages/?$", http_spans(SSEMessagesConsumer.as_asgi(server=server))),
         re_path(rf"^{quoted}/health/live/?$", HealthEndpoint("live")),  # type: ignore[arg-type]
         re_path(rf"^{quoted}/health/ready/?$", HealthEndpoint("ready")),  # type: ignore[arg-type]
     ]
