@@ -20,6 +20,7 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
     """
     from .auth.oauth import metadata_paths, oauth_enabled
     from .server.server import MCPServer
+    from .server.telemetry import http_spans
     from .transports.health import HealthEndpoint
     from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
     from .transports.metadata import protected_resource_metadata_app
@@ -33,7 +34,7 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
         (base + "/sse", SSEStreamConsumer),
         (base + "/messages", SSEMessagesConsumer),
     ):
-        endpoints[path] = endpoints[path + "/"] = consumer.as_asgi(server=server)
+        endpoints[path] = endpoints[path + "/"] = http_spans(consumer.as_asgi(server=server))
     if oauth_enabled():
         # RFC 9728 metadata; with OAuth off these paths stay Django's (no OAuth hint anywhere).
         for path in metadata_paths(prefix):

@@ -271,6 +271,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="mcp_sse.E018",
             )
         )
+    for name in ("OTEL_ENABLED", "OTEL_CAPTURE_CONTENT"):
+        flag = getattr(mcp_settings, name)
+        if not isinstance(flag, bool):
+            problems.append(Error(f"MCP_SSE[{name!r}] must be True or False, not {flag!r}", id="mcp_sse.E080"))
     return problems
 
 

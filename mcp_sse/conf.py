@@ -99,6 +99,12 @@ DEFAULTS: dict[str, Any] = {
     # no limit) and the polling interval suggested to clients (ms).
     "TASK_TTL_MS": 3_600_000,
     "TASK_POLL_INTERVAL_MS": 1000,
+    # OpenTelemetry (the [otel] extra): a SERVER span per request and the MCP duration metrics,
+    # once opentelemetry-api is installed and an SDK is configured. False: never imported.
+    "OTEL_ENABLED": True,
+    # Put tool call arguments and results on spans (gen_ai.tool.call.arguments/.result), with
+    # REDACT_KEYS applied as in the call log. Off by default: they may hold personal data.
+    "OTEL_CAPTURE_CONTENT": False,
 }
 
 # Settings holding dotted import paths, resolved on access.
@@ -157,6 +163,10 @@ class MCPSettings:
         except KeyError:
             value = self._cache[key] = compute()
             return value
+
+    def forget_derived(self, name: str) -> None:
+        """Drop a value kept by :meth:`derived` (recomputed on next use)."""
+        self._cache.pop(f"derived:{name}", None)
 
     def unknown_keys(self) -> list[str]:
         return sorted(set(self.user_settings) - set(DEFAULTS))

@@ -106,6 +106,8 @@ class RequestInfo:
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     remote_addr: str = ""
     progress_token: Any = None
+    remote_port: int | None = None
+    http_version: str = ""  # of the HTTP request that brought it ("1.1", "2")
 
 
 class Context:

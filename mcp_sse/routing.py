@@ -9,6 +9,7 @@ from django.urls import re_path
 from .auth.oauth import metadata_paths, oauth_enabled
 from .conf import mcp_settings
 from .server.server import MCPServer
+from .server.telemetry import http_spans
 from .transports.health import HealthEndpoint
 from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
 from .transports.metadata import protected_resource_metadata_app
@@ -30,9 +31,9 @@ def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
             patterns.append(re_path(rf"^{re.escape(path.lstrip('/'))}/?$", protected_resource_metadata_app))  # type: ignore[arg-type]
     return [
         *patterns,
-        re_path(rf"^{quoted}/?$", StreamableHTTPConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
-        re_path(rf"^{quoted}/sse/?$", SSEStreamConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
-        re_path(rf"^{quoted}/messages/?$", SSEMessagesConsumer.as_asgi(server=server)),  # type: ignore[arg-type]
+        re_path(rf"^{quoted}/?$", http_spans(StreamableHTTPConsumer.as_asgi(server=server))),
+        re_path(rf"^{quoted}/sse/?$", http_spans(SSEStreamConsumer.as_asgi(server=server))),
+        re_path(rf"^{quoted}/messages/?$", http_spans(SSEMessagesConsumer.as_asgi(server=server))),
         re_path(rf"^{quoted}/health/live/?$", HealthEndpoint("live")),  # type: ignore[arg-type]
         re_path(rf"^{quoted}/health/ready/?$", HealthEndpoint("ready")),  # type: ignore[arg-type]
     ]

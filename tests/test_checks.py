@@ -122,6 +122,15 @@ def test_unavailable_retry_after_must_be_whole_seconds() -> None:
         assert checks.check_settings() == []
 
 
+def test_telemetry_switches_must_be_booleans() -> None:
+    for name in ("OTEL_ENABLED", "OTEL_CAPTURE_CONTENT"):
+        for bad in ("yes", 1, None):
+            with override_settings(MCP_SSE={name: bad}):
+                assert [e.id for e in checks.check_settings()] == ["mcp_sse.E080"]
+        with override_settings(MCP_SSE={name: False}):
+            assert checks.check_settings() == []
+
+
 def test_small_locmem_cache_warns() -> None:
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         assert [e.id for e in checks.check_cache_size()] == ["mcp_sse.W011"]

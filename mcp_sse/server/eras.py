@@ -33,6 +33,7 @@ from ..protocol.errors import (
     method_not_found,
 )
 from ..protocol.jsonrpc import Message, Notification, Request, error_message, result_message
+from . import telemetry
 from .exchange import NO_PORT, Exchange, Port
 from .mrtr import MRTR_METHODS, BeginTask, InputRequired, ModernExchange, RequestMeta
 from .session import Session
@@ -79,6 +80,8 @@ class RequestFacts:
     remote_addr: str = ""
     session_id: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    remote_port: int | None = None
+    http_version: str = ""
 
 
 class Rejected(MCPError):
@@ -166,19 +169,40 @@ class StatefulEra(Era):
             client_capabilities=session.client_capabilities if session else {},
             remote_addr=facts.remote_addr,
             progress_token=meta.get("progressToken"),
+            remote_port=facts.remote_port,
+            http_version=facts.http_version,
         )
         return Exchange(caller=facts.caller, info=info, session=session, port=port)
 
-    async def notification(self, note: Notification, caller: Caller, session: Session, transport: str) -> None:
-        """A client notification of ``session`` (replies and cancellations are the lifecycle's)."""
+    async def notification(
+        self,
+        note: Notification,
+        caller: Caller,
+        session: Session,
+        transport: str,
+        *,
+        remote_addr: str = "",
+        remote_port: int | None = None,
+        http_version: str = "",
+    ) -> None:
+        """A client notification of ``session`` (replies and cancellations are the lifecycle's),
+        handled inside its OpenTelemetry span when telemetry is on."""
         info = RequestInfo(
             method=note.method,
             session_id=session.id,
             protocol_version=session.protocol_version,
             transport=transport,
             client_capabilities=session.client_capabilities,
+            remote_addr=remote_addr,
+            remote_port=remote_port,
+            http_version=http_version,
         )
-        await self.dispatcher.handle_notification(note, Exchange(caller=caller, info=info, session=session))
+        span = telemetry.start_request(note.method, note.params, None, info)
+        try:
+            await self.dispatcher.handle_notification(note, Exchange(caller=caller, info=info, session=session))
+        finally:
+            if span is not None:
+                span.end(None)
 
 
 def declares_tasks(meta: RequestMeta) -> bool:
@@ -256,6 +280,8 @@ class StatelessEra(Era):
             client_capabilities=meta.client_capabilities,
             remote_addr=facts.remote_addr,
             progress_token=meta.progress_token,
+            remote_port=facts.remote_port,
+            http_version=facts.http_version,
         )
         return ModernExchange(caller=facts.caller, info=info, port=port, meta=meta, params=request.params)
 

@@ -32,8 +32,10 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..context import RequestInfo
 from ..protocol.jsonrpc import Message, Notification, Request, Response, error_message
 from ..store import shared_cache
+from . import telemetry
 from .eras import Era
 from .exchange import Exchange, cut_short_error
 from .routing import cancel_key, request_group, request_token, token_of_server_request
@@ -106,7 +108,26 @@ class RequestLifecycle:
         ``in_current_task`` runs it in the calling task (which the caller owns and which serves
         nothing else) instead of a task of its own: one task fewer per call. ``key`` replaces
         the in-flight key (see :meth:`key_of`), e.g. with a task's id.
+
+        With OpenTelemetry on (see :mod:`.telemetry`) the request is served inside its SERVER
+        span, ended here with what it came to, for every transport and era alike.
         """
+        span = telemetry.start_request(request.method, request.params, request.id, exchange.info)
+        if span is None:
+            return await self._serve(era, request, exchange, in_current_task, key)
+        arguments = request.params.get("arguments") if request.method == "tools/call" else None
+        try:
+            response = await self._serve(era, request, exchange, in_current_task, key)
+        except BaseException as exc:
+            span.end(None, error=exc, arguments=arguments)
+            raise
+        new_session = exchange.new_session
+        span.end(response, session_id=new_session.id if new_session else None, arguments=arguments)
+        return response
+
+    async def _serve(
+        self, era: Era, request: Request, exchange: Exchange, in_current_task: bool, key: str | None
+    ) -> dict[str, Any] | None:
         if in_current_task:
             task: asyncio.Task[Any] | None = asyncio.current_task()
             assert task is not None
@@ -282,19 +303,28 @@ class RequestLifecycle:
                 payload["result"] = message.result or {}
             return await _group_send(request_group(session_id, token), payload)
         if isinstance(message, Notification) and message.method == "notifications/cancelled":
-            request_id = message.params.get("requestId")
-            if not isinstance(request_id, str | int) or isinstance(request_id, bool):
-                return False
-            token = request_token(request_id)
-            reason = str(message.params.get("reason") or "")[:500]
-            if self.cancel(inflight_key(session_id, token), reason):
-                return True
-            # Also noted in the cache: a call that joins its group late still finds out.
-            await shared_cache().set(cancel_key(session_id, token), 1, 300)
-            return await _group_send(
-                request_group(session_id, token), {"type": "mcp.client.cancel", "token": token, "reason": reason}
-            )
+            span = telemetry.start_request(message.method, message.params, None, RequestInfo(session_id=session_id))
+            try:
+                return await self._client_cancel(session_id, message)
+            finally:
+                if span is not None:
+                    span.end(None)
         return False
+
+    async def _client_cancel(self, session_id: str, message: Notification) -> bool:
+        """``notifications/cancelled``: the request cancelled here, or where it runs."""
+        request_id = message.params.get("requestId")
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            return False
+        token = request_token(request_id)
+        reason = str(message.params.get("reason") or "")[:500]
+        if self.cancel(inflight_key(session_id, token), reason):
+            return True
+        # Also noted in the cache: a call that joins its group late still finds out.
+        await shared_cache().set(cancel_key(session_id, token), 1, 300)
+        return await _group_send(
+            request_group(session_id, token), {"type": "mcp.client.cancel", "token": token, "reason": reason}
+        )
 
     def layer_reply(self, session_id: str, message: dict[str, Any]) -> None:
         """An ``mcp.client.reply`` that reached this worker's consumer through the channel layer."""

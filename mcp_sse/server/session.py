@@ -14,6 +14,7 @@ from typing import Any
 
 from ..conf import mcp_settings
 from ..store import shared_cache
+from . import telemetry
 
 
 def new_id() -> str:
@@ -79,3 +80,8 @@ class SessionStore:
     async def delete(self, session_id: str) -> None:
         await self.cache.delete(_key(session_id))
 
+    async def end(self, session: Session) -> None:
+        """The session is over (its client deleted it, or its legacy stream closed): forgotten,
+        and its duration recorded (``mcp.server.session.duration``) when telemetry is on."""
+        await self.delete(session.id)
+        telemetry.session_ended(session.created, session.protocol_version)

@@ -242,6 +242,15 @@ class MCPConsumer(AsyncConsumer):
         client = self.scope.get("client") or ("", 0)
         return str(client[0] or "")
 
+    @property
+    def remote_port(self) -> int | None:
+        client = self.scope.get("client") or ("", None)
+        return client[1] if len(client) > 1 and isinstance(client[1], int) else None
+
+    @property
+    def http_version(self) -> str:
+        return str(self.scope.get("http_version") or "")
+
     def check_host_and_origin(self) -> None:
         """DNS-rebinding protection: a bad Host gets 421, a foreign Origin 403."""
         host = self.headers.get("host", "")

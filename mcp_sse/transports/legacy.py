@@ -92,7 +92,7 @@ class LegacyStream(SessionStream):
             self.drained.cancel()
         for task in list(self.consumer.tasks):
             task.cancel()
-        await self.consumer.server.sessions.delete(self.session_id)
+        await self.consumer.server.sessions.end(self.consumer.session)
         await self.lease.release()
 
 
@@ -133,7 +133,15 @@ class SSEStreamConsumer(MCPConsumer):
             await self.server.requests.client_message(self.session.id, parsed)
             return
         if isinstance(parsed, Notification):
-            await self.server.stateful.notification(parsed, self.caller, self.session, self.transport_name)
+            await self.server.stateful.notification(
+                parsed,
+                self.caller,
+                self.session,
+                self.transport_name,
+                remote_addr=self.remote_addr,
+                remote_port=self.remote_port,
+                http_version=self.http_version,
+            )
             return
         assert isinstance(parsed, Request)
         if self.server.requests.draining:
@@ -152,7 +160,15 @@ class SSEStreamConsumer(MCPConsumer):
         # No re-read of the session from the store: every request and notification of a legacy
         # session is served here (POSTs to any worker are forwarded to this consumer), and the
         # handlers change ``self.session`` in place, so it is never behind the store's copy.
-        facts = RequestFacts(request, self.caller, self.transport_name, self.remote_addr, self.session.id)
+        facts = RequestFacts(
+            request,
+            self.caller,
+            self.transport_name,
+            self.remote_addr,
+            self.session.id,
+            remote_port=self.remote_port,
+            http_version=self.http_version,
+        )
         era = self.server.stateful
         exchange = era.exchange(facts, self.session, self.port)
         response = await self.server.requests.serve(era, request, exchange, in_current_task=own_task)

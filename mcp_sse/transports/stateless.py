@@ -43,7 +43,16 @@ async def serve_stateless(consumer: MCPConsumer, caller: Caller, message: Reques
         return
     request = message
     header_pairs = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in consumer.scope.get("headers", []))
-    facts = RequestFacts(request, caller, consumer.server.stateless.transport, consumer.remote_addr, None, header_pairs)
+    facts = RequestFacts(
+        request,
+        caller,
+        consumer.server.stateless.transport,
+        consumer.remote_addr,
+        None,
+        header_pairs,
+        remote_port=consumer.remote_port,
+        http_version=consumer.http_version,
+    )
     try:
         meta = consumer.server.stateless.admit(facts)
     except Rejected as exc:

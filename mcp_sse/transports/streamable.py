@@ -392,15 +392,32 @@ class StreamableHTTPConsumer(MCPConsumer):
         ):
             await self.server.requests.client_message(session.id, message)
         elif isinstance(message, Notification):
-            await self.server.stateful.notification(message, caller, session, self.transport_name)
+            await self.server.stateful.notification(
+                message,
+                caller,
+                session,
+                self.transport_name,
+                remote_addr=self.remote_addr,
+                remote_port=self.remote_port,
+                http_version=self.http_version,
+            )
 
     def facts(self, caller: Caller, request: Request, session: Session | None) -> RequestFacts:
-        return RequestFacts(request, caller, self.transport_name, self.remote_addr, session.id if session else None)
+        return RequestFacts(
+            request,
+            caller,
+            self.transport_name,
+            self.remote_addr,
+            session.id if session else None,
+            remote_port=self.remote_port,
+            http_version=self.http_version,
+        )
 
     async def serve_initialize(self, caller: Caller, request: Request) -> None:
         era = self.server.stateful
         exchange = era.exchange(self.facts(caller, request, None), None)
-        response = await era.handle(request, exchange)
+        response = await self.server.requests.serve(era, request, exchange, in_current_task=True)
+        assert response is not None  # nobody can cancel an initialize: it has no session yet
         status = status_of_response(response, stateless=False)
         headers = retry_after_headers(status)
         if exchange.new_session is not None:
@@ -475,7 +492,7 @@ class StreamableHTTPConsumer(MCPConsumer):
                 raise HTTPError(405, "Method Not Allowed: 2026-07-28 has no sessions", headers=ALLOW)
             raise HTTPError(400, "Bad Request: missing Mcp-Session-Id header")
         session = await self.load_session(caller)
-        await self.server.sessions.delete(session.id)
+        await self.server.sessions.end(session)
         if self.channel_layer is not None:
             await self.channel_layer.group_send(session_group(session.id), {"type": "mcp.session.closed"})
         await self.send_response(200, b"")
