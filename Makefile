@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint typecheck importlint pytest node browser bench clean
+.PHONY: setup demo test lint typecheck importlint pytest node browser nginx bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ node:
 browser:
 	@bash scripts/setup_browser.sh
 
+# Debian's nginx for the test of the README's nginx configuration (apt-get when missing and we are root).
+nginx:
+	@bash scripts/setup_nginx.sh
+
 demo: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_setup
@@ -37,10 +41,10 @@ typecheck: setup
 importlint: setup
 	$(VENV)/bin/lint-imports
 
-pytest: setup node browser
+pytest: setup node browser nginx
 	@bash scripts/run_pytest.sh
 
-test: setup node browser lint typecheck importlint pytest
+test: setup node browser nginx lint typecheck importlint pytest
 
 # Load benchmarks (about 8 minutes; see benchmarks/README.md): make bench BENCH_ARGS="--quick"
 bench: setup

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "oauth2_provider",
     "mcp_sse",
     "demo_library",
 ]
@@ -147,6 +148,18 @@ MCP_SSE = {
     "LEASE_SECONDS": float(os.environ.get("MCP_LEASE_SECONDS", "15")),
     "DRAIN_SECONDS": float(os.environ.get("MCP_DRAIN_SECONDS", "30")),
 }
+if os.environ.get("MCP_OAUTH_AUTHORIZATION_SERVERS"):
+    # OAuth resource server mode (tests and deployments behind an authorization server).
+    MCP_SSE["OAUTH"] = {
+        "AUTHORIZATION_SERVERS": os.environ["MCP_OAUTH_AUTHORIZATION_SERVERS"].split(","),
+        "ROOT_METADATA": os.environ.get("MCP_OAUTH_ROOT_METADATA") == "1",
+        "TOOL_SCOPES": {"mcp:math": ["add"]},
+    }
+    MCP_SSE["AUTHENTICATION_CLASSES"] = ["mcp_sse.auth.TokenAuthentication", "mcp_sse.auth.DOTAuthentication"]
+if os.environ.get("DJANGO_BEHIND_PROXY") == "1":
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto / X-Forwarded-Host.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
 if os.environ.get("MCP_CALL_LOG") == "0":
     # Benchmarks compare call logging on and off.
     MCP_SSE["CALL_RECORDER"] = None

@@ -14,6 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from .auth.oauth import scope_allows_tool
 from .conf import mcp_settings
 from .context import Caller
 from .store import read_through, shared_cache
@@ -69,6 +70,8 @@ def is_visible(rules: dict[str, Any], caller: Caller, kind: str, name: str, *, p
     if key in rules["hidden_set"]:
         return False
     if kind in ("function", "model") and caller.allowed_tools is not None and name not in caller.allowed_tools:
+        return False
+    if kind in ("function", "model") and not scope_allows_tool(caller.scopes, name):
         return False
     allowed_groups = rules["groups"].get(key)
     if allowed_groups and not caller.is_superuser:

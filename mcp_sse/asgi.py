@@ -18,10 +18,12 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
     :mod:`mcp_sse.server.drain`), its shutdown waits for the drain. The three paths are matched
     with one dict lookup (a trailing slash is accepted, never redirected).
     """
+    from .auth.oauth import metadata_paths, oauth_enabled
     from .server.server import MCPServer
     from .server.telemetry import http_spans
     from .transports.health import HealthEndpoint
     from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
+    from .transports.metadata import protected_resource_metadata_app
     from .transports.streamable import StreamableHTTPConsumer
 
     server = MCPServer()  # shared by this app's consumers (passed in, never a module global)
@@ -33,6 +35,10 @@ def with_mcp(django_app: Any, *, prefix: str | None = None) -> Any:
         (base + "/messages", SSEMessagesConsumer),
     ):
         endpoints[path] = endpoints[path + "/"] = http_spans(consumer.as_asgi(server=server))
+    if oauth_enabled():
+        # RFC 9728 metadata; with OAuth off these paths stay Django's (no OAuth hint anywhere).
+        for path in metadata_paths(prefix):
+            endpoints[path] = protected_resource_metadata_app
     for kind in ("live", "ready"):
         endpoints[f"{base}/health/{kind}"] = endpoints[f"{base}/health/{kind}/"] = HealthEndpoint(kind)
 

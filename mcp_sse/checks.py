@@ -250,11 +250,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="mcp_sse.E061",
             )
         )
+    problems.extend(_oauth_problems())
     lease = mcp_settings.LEASE_SECONDS
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
-        problems.append(
-            Error(f"MCP_SSE['LEASE_SECONDS'] must be a positive number, not {lease!r}", id="mcp_sse.E015")
-        )
+        problems.append(Error(f"MCP_SSE['LEASE_SECONDS'] must be a positive number, not {lease!r}", id="mcp_sse.E015"))
     drain = mcp_settings.DRAIN_SECONDS
     if isinstance(drain, bool) or not isinstance(drain, int | float) or drain < 0:
         problems.append(
@@ -276,4 +275,70 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         flag = getattr(mcp_settings, name)
         if not isinstance(flag, bool):
             problems.append(Error(f"MCP_SSE[{name!r}] must be True or False, not {flag!r}", id="mcp_sse.E070"))
+    return problems
+
+
+def _oauth_problems() -> list[Any]:
+    """MCP_SSE["OAUTH"]: known keys, absolute https issuer URLs, scope lists, a canonical resource."""
+    from urllib.parse import urlsplit
+
+    from .auth.oauth import OAUTH_DEFAULTS
+
+    raw = mcp_settings.OAUTH
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [Error(f"MCP_SSE['OAUTH'] must be a dict or None, not {raw!r}", id="mcp_sse.E070")]
+    problems: list[Any] = []
+    unknown = sorted(set(raw) - set(OAUTH_DEFAULTS))
+    if unknown:
+        problems.append(Error(f"Unknown MCP_SSE['OAUTH'] keys: {', '.join(unknown)}", id="mcp_sse.E071"))
+    servers = raw.get("AUTHORIZATION_SERVERS", [])
+    if not isinstance(servers, list | tuple) or not all(isinstance(s, str) for s in servers):
+        problems.append(
+            Error(
+                f"MCP_SSE['OAUTH']['AUTHORIZATION_SERVERS'] must be a list of URLs, not {servers!r}", id="mcp_sse.E072"
+            )
+        )
+    else:
+        for server in servers:
+            parts = urlsplit(server)
+            local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+            if parts.scheme not in ("https", "http") or not parts.netloc or (parts.scheme == "http" and not local):
+                problems.append(
+                    Error(
+                        f"MCP_SSE['OAUTH']['AUTHORIZATION_SERVERS'] entry {server!r} is not an absolute https URL",
+                        hint="OAuth 2.1 requires https issuers (http only for localhost).",
+                        id="mcp_sse.E073",
+                    )
+                )
+    for key in ("SCOPES", "REQUIRED_SCOPES"):
+        value = raw.get(key, OAUTH_DEFAULTS[key])
+        if value is None and key == "REQUIRED_SCOPES":
+            continue
+        if not isinstance(value, list | tuple) or not all(isinstance(s, str) and s and " " not in s for s in value):
+            problems.append(
+                Error(
+                    f"MCP_SSE['OAUTH']['{key}'] must be a list of scope names (no spaces), not {value!r}",
+                    id="mcp_sse.E074",
+                )
+            )
+    resource = raw.get("RESOURCE")
+    if resource is not None:
+        parts = urlsplit(str(resource))
+        if not isinstance(resource, str) or parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+            problems.append(
+                Error(
+                    f"MCP_SSE['OAUTH']['RESOURCE'] must be an absolute URL without a fragment, not {resource!r}",
+                    hint="The canonical URI of the MCP endpoint, e.g. https://example.com/mcp (RFC 8707).",
+                    id="mcp_sse.E075",
+                )
+            )
+    if "offline_access" in (raw.get("SCOPES") or ()):
+        problems.append(
+            Warning(
+                "MCP_SSE['OAUTH']['SCOPES'] lists offline_access; the MCP spec says not to advertise it",
+                id="mcp_sse.W076",
+            )
+        )
     return problems

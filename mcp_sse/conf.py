@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     # Besides "Authorization: Bearer", a header that may carry the token (n8n-style).
     "TOKEN_HEADER": "X-API-Key",
     "AUTHENTICATION_CLASSES": ["mcp_sse.auth.TokenAuthentication"],
+    # OAuth 2.1 resource server (see mcp_sse.auth.oauth.OAUTH_DEFAULTS for the keys); None or
+    # no AUTHORIZATION_SERVERS: off, and no response mentions OAuth.
+    "OAUTH": None,
     # Seconds a resolved token stays in the cache. Changes through the admin or the models clear
     # it at once; this bounds changes the signals cannot see (another process, per-process cache).
     "TOKEN_CACHE_SECONDS": 30,

@@ -52,6 +52,10 @@ class Caller:
     is_superuser: bool = False
     allowed_tools: frozenset[str] | None = None  # None: no per-token restriction
     rate_limit: int | None = None  # calls per minute, None: unlimited
+    # OAuth: the scopes the token grants (None: not an OAuth token, no scope rules apply) and
+    # the OAuth client it was issued to.
+    scopes: frozenset[str] | None = None
+    oauth_client: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

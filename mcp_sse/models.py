@@ -152,6 +152,9 @@ class CallLog(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="mcp_calls"
     )
+    # OAuth callers: the client the token was issued to and the scopes it granted.
+    oauth_client = models.CharField("OAuth client", max_length=200, blank=True)
+    scopes = models.CharField(max_length=500, blank=True)
     session_id = models.CharField(max_length=128, blank=True)
     transport = models.CharField(max_length=32, blank=True)
     protocol_version = models.CharField(max_length=16, blank=True)

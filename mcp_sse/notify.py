@@ -57,9 +57,25 @@ def notify_token_revoked(token_id: int) -> None:
     async_to_sync(anotify_token_revoked)(token_id)
 
 
-def revokes(message: dict[str, Any], token_id: int | None) -> bool:
-    """Whether a channel-layer message says the token ``token_id`` was revoked."""
-    return token_id is not None and message.get("type") == TOKEN_REVOKED and message.get("token_id") == token_id
+async def anotify_credential_revoked(credential: str) -> None:
+    """End every open stream authenticated with an OAuth token (``Caller.extra["credential"]``)."""
+    await broadcast({"type": TOKEN_REVOKED, "credential": credential})
+
+
+def notify_credential_revoked(credential: str) -> None:
+    async_to_sync(anotify_credential_revoked)(credential)
+
+
+def revokes(message: dict[str, Any], caller: Any) -> bool:
+    """Whether a channel-layer message says the credential ``caller`` authenticated with was
+    revoked: an admin token (by id) or an OAuth token (by its credential key)."""
+    if message.get("type") != TOKEN_REVOKED:
+        return False
+    token_id = caller.token_id
+    if token_id is not None and message.get("token_id") == token_id:
+        return True
+    credential = caller.extra.get("credential")
+    return credential is not None and message.get("credential") == credential
 
 
 async def end_listen_streams() -> None:

@@ -6,11 +6,13 @@ from typing import Any
 
 from django.urls import re_path
 
+from .auth.oauth import metadata_paths, oauth_enabled
 from .conf import mcp_settings
 from .server.server import MCPServer
 from .server.telemetry import http_spans
 from .transports.health import HealthEndpoint
 from .transports.legacy import SSEMessagesConsumer, SSEStreamConsumer
+from .transports.metadata import protected_resource_metadata_app
 from .transports.streamable import StreamableHTTPConsumer
 
 
@@ -23,7 +25,12 @@ def mcp_urlpatterns(prefix: str | None = None) -> list[Any]:
     import re
 
     quoted = re.escape(base)
+    patterns = []
+    if oauth_enabled():
+        for path in metadata_paths(prefix):
+            patterns.append(re_path(rf"^{re.escape(path.lstrip('/'))}/?$", protected_resource_metadata_app))  # type: ignore[arg-type]
     return [
+        *patterns,
         re_path(rf"^{quoted}/?$", http_spans(StreamableHTTPConsumer.as_asgi(server=server))),
         re_path(rf"^{quoted}/sse/?$", http_spans(SSEStreamConsumer.as_asgi(server=server))),
         re_path(rf"^{quoted}/messages/?$", http_spans(SSEMessagesConsumer.as_asgi(server=server))),

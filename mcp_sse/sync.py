@@ -152,17 +152,40 @@ def forget_tokens(digests: list[str]) -> None:
 
 def end_token_streams(token_ids: list[int]) -> None:
     """After commit, end every open stream authenticated with these tokens, on every worker."""
+    from .notify import notify_token_revoked
 
+    _end_streams_after_commit(token_ids, notify_token_revoked)
+
+
+def end_credential_streams(credentials: list[str]) -> None:
+    """After commit, end every open stream opened with these OAuth credentials, on every worker."""
+    from .notify import notify_credential_revoked
+
+    _end_streams_after_commit(credentials, notify_credential_revoked)
+
+
+def _end_streams_after_commit(keys: list[Any], notify: Any) -> None:
     def end_streams() -> None:
-        from .notify import notify_token_revoked
-
-        for token_id in token_ids:
+        for key in keys:
             try:
-                notify_token_revoked(token_id)
+                notify(key)
             except Exception:
                 logger.exception("mcp_sse: could not end the streams of a revoked token")
 
     transaction.on_commit(end_streams)
+
+
+def _dot_token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A django-oauth-toolkit token was saved or deleted (DOT revokes by deleting): forget its
+    cached validation now and after commit; a deleted one's open streams end."""
+    from .auth.dot import dot_credential, forget_dot_token
+
+    checksum = getattr(instance, "token_checksum", "")
+    if checksum:
+        forget_dot_token(checksum)
+        transaction.on_commit(lambda: forget_dot_token(checksum))
+    if kwargs.get("signal") is post_delete and instance.pk is not None:
+        end_credential_streams([dot_credential(instance.pk)])
 
 
 def _tokens_revoked(sender: Any, token_ids: list[int], digests: list[str], **kwargs: Any) -> None:
@@ -226,8 +249,15 @@ def connect_signals() -> None:
     user_permissions = getattr(user_model, "user_permissions", None)
     if user_permissions is not None:
         m2m_changed.connect(_user_changed, sender=user_permissions.through, dispatch_uid="mcp_sse.user_perms")
+    from django.apps import apps
     from django.contrib.auth.models import Group
 
+    if apps.is_installed("oauth2_provider"):
+        from oauth2_provider.models import get_access_token_model
+
+        dot_token = get_access_token_model()
+        post_save.connect(_dot_token_changed, sender=dot_token, dispatch_uid="mcp_sse.dot_token_saved")
+        post_delete.connect(_dot_token_changed, sender=dot_token, dispatch_uid="mcp_sse.dot_token_deleted")
     m2m_changed.connect(
         _group_permissions_changed, sender=Group.permissions.through, dispatch_uid="mcp_sse.group_perms"
     )

@@ -137,6 +137,28 @@ def test_small_locmem_cache_warns() -> None:
     assert checks.check_cache_size() == []  # the demo raises MAX_ENTRIES
 
 
+@pytest.mark.parametrize(
+    ("oauth", "ids"),
+    [
+        ({"AUTHORIZATION_SERVERS": ["https://auth.example.com"]}, []),
+        ({"AUTHORIZATION_SERVERS": ["http://localhost:8001/o"], "RESOURCE": "https://x.example/mcp"}, []),
+        ("https://auth.example.com", ["mcp_sse.E070"]),
+        ({"AUTHORIZATION_SERVER": ["https://auth.example.com"]}, ["mcp_sse.E071"]),
+        ({"AUTHORIZATION_SERVERS": "https://auth.example.com"}, ["mcp_sse.E072"]),
+        ({"AUTHORIZATION_SERVERS": ["http://auth.example.com"]}, ["mcp_sse.E073"]),
+        ({"AUTHORIZATION_SERVERS": ["auth.example.com"]}, ["mcp_sse.E073"]),
+        ({"SCOPES": "mcp"}, ["mcp_sse.E074"]),
+        ({"REQUIRED_SCOPES": ["mcp read"]}, ["mcp_sse.E074"]),
+        ({"RESOURCE": "/mcp"}, ["mcp_sse.E075"]),
+        ({"RESOURCE": "https://x.example/mcp#frag"}, ["mcp_sse.E075"]),
+        ({"SCOPES": ["mcp", "offline_access"]}, ["mcp_sse.W076"]),
+    ],
+)
+def test_oauth_settings_are_checked(oauth: object, ids: list[str]) -> None:
+    with override_settings(MCP_SSE={"OAUTH": oauth}):
+        assert [e.id for e in checks.check_settings()] == ids
+
+
 # -- Redis Cluster for the channel layer (mcp_sse.E017) -----------------------------------------
 def _layer(*hosts: object, backend: str = "mcp_sse.layers.RedisChannelLayer") -> dict[str, object]:
     return {"default": {"BACKEND": backend, "CONFIG": {"hosts": list(hosts)}}}

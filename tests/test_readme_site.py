@@ -30,7 +30,7 @@ from tests.live import ROOT, LiveServer, free_port, wait_for_port
 README = ROOT / "README.md"
 BLOCK = re.compile(r"^<!-- readme-test: (?P<name>[^>]+?) -->\n```(?P<info>[^\n]*)\n(?P<code>.*?)^```$", re.M | re.S)
 # Every marked block, and where the site gets it from.
-EXPECTED = {"install", "settings.py", "asgi.py", "commands", "mcp_tools.py", "pytest.ini", "test_mcp.py", "several workers"}
+EXPECTED = {"install", "settings.py", "asgi.py", "commands", "mcp_tools.py", "pytest.ini", "test_mcp.py", "several workers", "nginx"}
 
 
 def readme_blocks() -> dict[str, list[str]]:

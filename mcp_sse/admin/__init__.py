@@ -520,6 +520,7 @@ class CallLogAdmin(admin.ModelAdmin):
         "duration",
         "user",
         "token_name",
+        "oauth_grant",
         "client",
         "transport_name",
     )
@@ -542,6 +543,7 @@ class CallLogAdmin(admin.ModelAdmin):
         "user__username",
         "token__name",
         "token__prefix",
+        "oauth_client",
     )
     date_hierarchy = "when"
     list_select_related = ("user", "token")
@@ -549,7 +551,7 @@ class CallLogAdmin(admin.ModelAdmin):
     actions = ["export_csv"]
     fieldsets = (
         (None, {"fields": ("when", "method", "tool", "outcome_badge", "duration", "error")}),
-        ("Caller", {"fields": ("user", "token", "remote_addr", "client")}),
+        ("Caller", {"fields": ("user", "token", "oauth_client", "scopes", "remote_addr", "client")}),
         ("Connection", {"fields": ("transport", "protocol_version", "session_id", "request_id")}),
         ("Arguments", {"fields": ("arguments_pretty",)}),
         ("Result", {"fields": ("result_pretty",)}),
@@ -563,6 +565,8 @@ class CallLogAdmin(admin.ModelAdmin):
         "error",
         "user",
         "token",
+        "oauth_client",
+        "scopes",
         "remote_addr",
         "client",
         "transport",
@@ -613,6 +617,12 @@ class CallLogAdmin(admin.ModelAdmin):
         if obj.token is None:
             return format_html("{}", "—")
         return format_html('<span class="mcp-name">{}</span>', obj.token.name or f"{obj.token.prefix}…")
+
+    @admin.display(description="OAuth client / scopes", ordering="oauth_client")
+    def oauth_grant(self, obj: CallLog) -> SafeString:
+        if not obj.oauth_client:
+            return format_html("{}", "—")
+        return format_html('<span class="mcp-name">{}</span> <small>{}</small>', obj.oauth_client, obj.scopes)
 
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, obj: CallLog) -> SafeString:

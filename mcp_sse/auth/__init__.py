@@ -10,4 +10,21 @@ from __future__ import annotations
 from .base import AuthenticationFailed, BaseAuthentication, authenticate
 from .tokens import TokenAuthentication, forget_token
 
-__all__ = ["AuthenticationFailed", "BaseAuthentication", "TokenAuthentication", "authenticate", "forget_token"]
+__all__ = [
+    "AuthenticationFailed",
+    "BaseAuthentication",
+    "DOTAuthentication",
+    "TokenAuthentication",
+    "authenticate",
+    "forget_token",
+]
+
+
+def __getattr__(name: str) -> object:
+    # DOTAuthentication imports nothing of django-oauth-toolkit until it runs, but stays out of
+    # the package import so sites without the [oauth] extra import mcp_sse.auth as before.
+    if name == "DOTAuthentication":
+        from .dot import DOTAuthentication
+
+        return DOTAuthentication
+    raise AttributeError(name)

@@ -14,7 +14,7 @@ from ..conf import mcp_settings
 from ..context import Caller
 from ..models import AccessToken, hash_token
 from ..store import is_outage, read_through, shared_cache
-from .base import AuthenticationFailed, BaseAuthentication
+from .base import UNKNOWN_TOKEN, AuthenticationFailed, BaseAuthentication
 
 _INVALID = "invalid"
 # Write last_used at most this often per token (no write per request).
@@ -102,7 +102,7 @@ class TokenAuthentication(BaseAuthentication):
         # nothing else shared).
         record = await read_through(cache, _cache_key(digest), load, mcp_settings.TOKEN_CACHE_SECONDS)
         if record == _INVALID:
-            raise AuthenticationFailed("The access token is not valid.")
+            raise AuthenticationFailed(UNKNOWN_TOKEN)
         assert isinstance(record, dict)
         if record.get("revoked"):
             raise AuthenticationFailed("The access token has been revoked.")

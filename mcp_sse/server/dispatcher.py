@@ -408,6 +408,8 @@ class Dispatcher:
                     "tool": name[:255],
                     "token_id": exchange.caller.token_id,
                     "user_id": exchange.caller.user_id,
+                    "oauth_client": exchange.caller.oauth_client[:200],
+                    "scopes": " ".join(sorted(exchange.caller.scopes or ()))[:500],
                     "session_id": info.session_id or "",
                     "transport": info.transport,
                     "protocol_version": info.protocol_version,

@@ -25,6 +25,14 @@ from django.http.request import split_domain_port, validate_host
 
 from ..access import RateLimited, check_rate_limit
 from ..auth import AuthenticationFailed, authenticate
+from ..auth.oauth import (
+    bearer_challenge,
+    canonical_resource,
+    missing_scopes,
+    oauth_enabled,
+    required_scopes,
+    token_in_query,
+)
 from ..conf import mcp_settings
 from ..context import Caller
 from ..protocol import jsonutil, sse
@@ -255,21 +263,44 @@ class MCPConsumer(AsyncConsumer):
             raise HTTPError(403, "Opaque origins are not allowed")
 
     async def authenticate(self) -> Caller:
-        """The caller, or a 401 with ``WWW-Authenticate`` when credentials are bad or missing."""
+        """The caller, or a 401 with ``WWW-Authenticate`` when credentials are bad or missing
+        (naming the protected resource metadata when OAuth is on), or 403 ``insufficient_scope``."""
+        if token_in_query(self.scope.get("query_string", b"")):
+            # OAuth 2.1 section 5.2 / RFC 6750 section 2.3: never accept a token from a URL
+            # (it ends up in logs and Referer headers); RFC 6750 names this invalid_request, 400.
+            raise HTTPError(
+                400,
+                "Access tokens must be sent in the Authorization header, not in the query string",
+                headers=[(b"www-authenticate", bearer_challenge(self.scope, error="invalid_request"))],
+            )
         try:
-            caller = await authenticate(self.headers)
+            caller = await authenticate(self.headers, canonical_resource(self.scope) if oauth_enabled() else "")
         except AuthenticationFailed as exc:
             raise HTTPError(
-                401, exc.message, headers=[(b"www-authenticate", self._challenge(exc.error, exc.message))]
+                401,
+                exc.message,
+                headers=[(b"www-authenticate", bearer_challenge(self.scope, error=exc.error, description=exc.message))],
             ) from None
         if caller is None:
             if mcp_settings.REQUIRE_AUTH:
                 raise HTTPError(
                     401,
                     "Authentication required: send 'Authorization: Bearer <token>'",
-                    headers=[(b"www-authenticate", b'Bearer realm="mcp"')],
+                    headers=[(b"www-authenticate", bearer_challenge(self.scope))],
                 )
             caller = Caller()
+        lacking = missing_scopes(caller.scopes)
+        if lacking:
+            raise HTTPError(
+                403,
+                f"Insufficient scope: the token lacks {' '.join(lacking)}",
+                headers=[
+                    (
+                        b"www-authenticate",
+                        bearer_challenge(self.scope, error="insufficient_scope", scopes=required_scopes()),
+                    )
+                ],
+            )
         return caller
 
     def refuse_while_draining(self, request_id: Any = None) -> None:
@@ -295,10 +326,6 @@ class MCPConsumer(AsyncConsumer):
                 request_id=request_id,
                 headers=[(b"retry-after", str(exc.retry_after).encode())],
             ) from None
-
-    def _challenge(self, error: str, description: str) -> bytes:
-        safe = description.replace('"', "'")
-        return f'Bearer realm="mcp", error="{error}", error_description="{safe}"'.encode("latin-1", "replace")
 
     async def read_body(self) -> bytes:
         limit = mcp_settings.MAX_BODY_SIZE

@@ -171,7 +171,7 @@ class ListenStream(Stream):
         return False
 
     async def mcp_token_revoked(self, message: dict[str, Any]) -> bool | None:
-        if revokes(message, self.caller.token_id):
+        if revokes(message, self.caller):
             await self.close_gracefully()
             return False
         return None

@@ -182,7 +182,7 @@ class SessionStream(Stream):
         return False
 
     async def mcp_token_revoked(self, message: dict[str, Any]) -> bool:
-        return not revokes(message, self.caller.token_id)
+        return not revokes(message, self.caller)
 
 
 class EventLog:
