@@ -186,7 +186,12 @@ def test_deploy_check_asks_redis_whether_it_runs_in_cluster_mode(tmp_path: Path)
             pytest.fail("redis-server is required under CI")
         pytest.skip("redis-server is not installed")
     # Started one after the other: each takes its free port before the next one looks for one.
-    clustered = PrivateRedis(tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    # The cluster bus port is given: by default it is the port + 10000, over 65535 for a free
+    # port above 55535, and redis-server refuses to start.
+    bus_port = str(free_port())
+    clustered = PrivateRedis(
+        tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", bus_port
+    )
     clustered.start()
     plain = PrivateRedis(tmp_path)
     try:

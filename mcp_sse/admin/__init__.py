@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 
+from ..auth.oauth import oauth_enabled
 from ..models import AccessToken, AccessTokenQuerySet, CallLog, Dashboard, Task, Tool, new_token_secret
 from ..sync import LIST_OF_KIND, visibility_changed
 from . import charts, one_time, stats
@@ -524,6 +525,12 @@ class CallLogAdmin(admin.ModelAdmin):
         "client",
         "transport_name",
     )
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        # The OAuth column only where OAuth is on: without it, it would be empty and push the
+        # list past 1280 px.
+        shown = super().get_list_display(request)
+        return shown if oauth_enabled() else tuple(name for name in shown if name != "oauth_grant")
     list_filter = (
         "outcome",
         "method",

@@ -40,6 +40,8 @@ CAPTURE_LIMIT = 8192
 # error.type of a request the client cancelled (no response is sent).
 CANCELLED = "cancelled"
 TOOL_ERROR = "tool_error"
+# Seconds between looks for an SDK while none is configured.
+LOOK_INTERVAL = 1.0
 # Attributes of a span that also go on the duration metric (low-cardinality ones only).
 METRIC_ATTRIBUTES = (
     "mcp.method.name",
@@ -83,12 +85,19 @@ class Telemetry:
         )
         # Set once an SDK provider is seen: providers are set once per process.
         self.configured = self.explicit
+        self.placeholders = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+        self.next_look = 0.0
 
     def is_configured(self) -> bool:
-        """Whether an SDK is set (a global provider that is not the API's placeholder)."""
+        """Whether an SDK is set (a global provider that is not the API's placeholder). Until
+        one is, the provider is looked at once a second, not per request (asking costs about
+        4 µs: it reads the environment): an SDK set up after start-up is seen within a second."""
         if not self.configured:
-            provider = self.trace.get_tracer_provider()
-            self.configured = not isinstance(provider, self.trace.ProxyTracerProvider | self.trace.NoOpTracerProvider)
+            now = time.monotonic()
+            if now < self.next_look:
+                return False
+            self.next_look = now + LOOK_INTERVAL
+            self.configured = not isinstance(self.trace.get_tracer_provider(), self.placeholders)
         return self.configured
 
     # -- spans ------------------------------------------------------------------------------
@@ -299,14 +308,17 @@ def http_spans(app: Any) -> Any:
     """``app`` inside opentelemetry-instrumentation-asgi's middleware (an HTTP SERVER span per
     request, the ambient span MCP spans link to) when that package is installed and an SDK is
     configured; else ``app`` itself. ``opentelemetry-instrument`` traces Django's own views, but
-    the MCP endpoints are served beside Django, not through its middleware."""
+    the MCP endpoints are served beside Django, not through its middleware. Without the
+    middleware's span per ASGI send/receive message (one per SSE event on a stream); the
+    ``OTEL_PYTHON_ASGI_EXCLUDED_URLS`` variable is honoured as by the ASGI instrumentation."""
     if current() is None:
         return app
     try:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        from opentelemetry.util.http import get_excluded_urls
     except ImportError:
         return app
-    return OpenTelemetryMiddleware(app)
+    return OpenTelemetryMiddleware(app, excluded_urls=get_excluded_urls("ASGI"), exclude_spans=["receive", "send"])
 
 
 def session_ended(created: float, protocol_version: str) -> None:
